@@ -1,0 +1,1 @@
+//! external-tools-untrusted pack (being written).

@@ -1,0 +1,1 @@
+//! pii-strict pack (being written).
