@@ -1,1 +1,50 @@
-//! warden host
+//! # warden-host
+//!
+//! Loads warden policy packs (WebAssembly components built with `warden-sdk`)
+//! into a sandboxed wasmtime engine, composes them per tenant with override
+//! layers, and evaluates agent actions into an explained decision: allow,
+//! deny or escalate.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use warden_host::{Composition, CompositionSpec, Engine, Request};
+//!
+//! let engine = Engine::new()?;
+//! let pack = engine.load_pack_file("target/packs/treasury.wasm")?;
+//! let composition = Composition::build("acme", vec![pack], &CompositionSpec::default())?;
+//! let request = Request::from_json(r#"{"id": "r1", "tenant": "acme",
+//!     "principal": {"agent": "billing-bot"},
+//!     "action": {"tool": "payments.pay_invoice", "safety_class": "financial",
+//!                "amount": {"minor_units": 125000, "currency": "EUR"}}}"#)?;
+//! let decision = composition.evaluate(&request);
+//! println!("{:?}: {}", decision.verdict, decision.reason);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Evaluation never returns an error: a pack that fails becomes a fail-closed
+//! deny finding in the decision.
+#![deny(missing_docs)]
+
+mod bindings;
+mod cache;
+#[cfg(feature = "cli")]
+pub mod cli;
+mod compose;
+mod decide;
+mod engine;
+mod error;
+mod layers;
+mod pack;
+mod request;
+mod sandbox;
+
+pub use bindings::CONTRACT_VERSION;
+pub use compose::{Composition, CompositionSpec, Isolation};
+pub use decide::{
+    Basis, Decision, Explanation, FindingRecord, PACK_FAILURE_RULE, PackRun, Verdict, combine,
+};
+pub use engine::{Engine, EngineConfig};
+pub use error::{ComposeError, InputError, LoadError};
+pub use layers::{DEFAULTS, EffectiveRule, Layer, RuleOverride, tightens};
+pub use pack::{Pack, PackInfo, RuleInfo, Strictness};
+pub use request::{Action, Money, Principal, Request, SafetyClass};

@@ -1,0 +1,212 @@
+//! The request a runtime sends: its JSON schema and conversion to the WIT types.
+
+use crate::bindings::wit;
+use crate::error::InputError;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// How dangerous a tool call is, as classified by the agent runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SafetyClass {
+    /// Reads data; changes nothing.
+    ReadOnly,
+    /// Changes data inside the organisation.
+    Write,
+    /// Moves money or commits the organisation financially.
+    Financial,
+    /// Deletes or irreversibly changes data.
+    Destructive,
+    /// Talks to a system outside the organisation.
+    External,
+}
+
+/// An amount in the currency's minor units.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Money {
+    /// Amount in minor units (cents for EUR).
+    pub minor_units: i64,
+    /// ISO 4217 code, upper case.
+    pub currency: String,
+}
+
+/// Who is acting.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Principal {
+    /// The agent's id.
+    pub agent: String,
+    /// The human or service the agent acts for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_behalf_of: Option<String>,
+    /// The agent's roles.
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+/// The tool call the agent wants to make.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Action {
+    /// Tool name.
+    pub tool: String,
+    /// The runtime's classification.
+    pub safety_class: SafetyClass,
+    /// Amount involved, for financial actions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<Money>,
+    /// The other party.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counterparty: Option<String>,
+    /// Labels (`pii`, `untrusted-input`).
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// The tool call's arguments.
+    #[serde(default)]
+    pub args: Value,
+}
+
+/// One question to warden: may this principal take this action?
+///
+/// ```json
+/// {"id": "req-1", "tenant": "acme",
+///  "principal": {"agent": "billing-bot", "on_behalf_of": "alice", "roles": ["finance"]},
+///  "action": {"tool": "payments.pay_invoice", "safety_class": "financial",
+///             "amount": {"minor_units": 125000, "currency": "EUR"},
+///             "counterparty": "ACME GmbH", "tags": [], "args": {"invoice": "INV-7"}},
+///  "context": {"conversation": "c-42"}}
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Request {
+    /// Unique id chosen by the runtime.
+    pub id: String,
+    /// The tenant.
+    pub tenant: String,
+    /// Who is acting.
+    pub principal: Principal,
+    /// What they want to do.
+    pub action: Action,
+    /// Extra context (any JSON).
+    #[serde(default)]
+    pub context: Value,
+}
+
+impl Request {
+    /// Parses a request from JSON; errors name the offending field.
+    pub fn from_json(text: &str) -> Result<Request, InputError> {
+        parse_json("request", text)
+    }
+
+    /// The request in the WIT shape, with `args` and `context` as JSON text.
+    pub(crate) fn to_wit(&self) -> wit::Request {
+        let a = &self.action;
+        wit::Request {
+            id: self.id.clone(),
+            tenant: self.tenant.clone(),
+            principal: wit::Principal {
+                agent: self.principal.agent.clone(),
+                on_behalf_of: self.principal.on_behalf_of.clone(),
+                roles: self.principal.roles.clone(),
+            },
+            action: wit::Action {
+                tool: a.tool.clone(),
+                safety_class: match a.safety_class {
+                    SafetyClass::ReadOnly => wit::SafetyClass::ReadOnly,
+                    SafetyClass::Write => wit::SafetyClass::Write,
+                    SafetyClass::Financial => wit::SafetyClass::Financial,
+                    SafetyClass::Destructive => wit::SafetyClass::Destructive,
+                    SafetyClass::External => wit::SafetyClass::External,
+                },
+                amount: a.amount.as_ref().map(|m| wit::Money {
+                    minor_units: m.minor_units,
+                    currency: m.currency.clone(),
+                }),
+                counterparty: a.counterparty.clone(),
+                tags: a.tags.clone(),
+                args: json_text(&a.args),
+            },
+            context: json_text(&self.context),
+        }
+    }
+}
+
+fn json_text(v: &Value) -> String {
+    if v.is_null() {
+        "{}".to_owned()
+    } else {
+        v.to_string()
+    }
+}
+
+/// Parses JSON into `T`, naming the offending field on error.
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
+    what: &'static str,
+    text: &str,
+) -> Result<T, InputError> {
+    let de = &mut serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let field = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() || field == "." {
+            InputError::Syntax {
+                what,
+                format: "JSON",
+                message: inner.to_string(),
+            }
+        } else {
+            InputError::Field {
+                what,
+                field,
+                message: strip_position(&inner.to_string()),
+            }
+        }
+    })
+}
+
+fn strip_position(message: &str) -> String {
+    match message.find(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wrong_type_names_the_field() {
+        let err = Request::from_json(
+            r#"{"id":"r","tenant":"t","principal":{"agent":"a"},
+                "action":{"tool":"x","safety_class":"write","amount":{"minor_units":"ten","currency":"EUR"}}}"#,
+        )
+        .err();
+        let Some(InputError::Field { field, message, .. }) = err else {
+            panic!("expected a field error, got {err:?}");
+        };
+        assert_eq!(field, "action.amount.minor_units");
+        assert!(message.contains("invalid type"), "{message}");
+    }
+
+    #[test]
+    fn unknown_fields_and_classes_are_rejected() {
+        let err = Request::from_json(
+            r#"{"id":"r","tenant":"t","principal":{"agent":"a"},"action":{"tool":"x","safety_class":"harmless"}}"#,
+        );
+        assert!(matches!(err, Err(InputError::Field { ref field, .. }) if field == "action.safety_class"));
+        let err = Request::from_json(
+            r#"{"id":"r","tenant":"t","principal":{"agent":"a","admin":true},"action":{"tool":"x","safety_class":"write"}}"#,
+        );
+        assert!(matches!(err, Err(InputError::Field { ref message, .. }) if message.contains("unknown field `admin`")));
+    }
+
+    #[test]
+    fn bad_json_is_a_syntax_error() {
+        assert!(matches!(
+            Request::from_json("{\"id\": "),
+            Err(InputError::Syntax { .. })
+        ));
+    }
+}

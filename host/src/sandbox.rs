@@ -1,0 +1,177 @@
+//! Running pack code: one capability-free store per instance, with a memory
+//! cap and an epoch deadline; and the pool of reusable instances.
+
+use crate::bindings::{Pack as PackBindings, PackPre, wit};
+use crate::engine::EngineInner;
+use std::sync::Mutex;
+use wasmtime::{Store, StoreLimits, StoreLimitsBuilder};
+
+/// Per-store state: only the resource limits. No WASI context, so a pack has
+/// no capability to call into.
+pub(crate) struct StoreState {
+    limits: StoreLimits,
+}
+
+/// An instantiated pack with its store.
+pub(crate) struct Live {
+    store: Store<StoreState>,
+    bindings: PackBindings,
+    /// Completed calls on this instance.
+    pub uses: u32,
+}
+
+/// What went wrong inside a pack call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum CallFailure {
+    /// The deadline passed.
+    Deadline,
+    /// The pack ran out of its memory allowance.
+    Memory,
+    /// The pack trapped (panic, unreachable, stack overflow, ...).
+    Trap(String),
+    /// Instantiation failed (for example the instance pool is exhausted).
+    Instantiate(String),
+}
+
+impl std::fmt::Display for CallFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallFailure::Deadline => write!(f, "exceeded its deadline"),
+            CallFailure::Memory => write!(f, "exceeded its memory limit"),
+            CallFailure::Trap(m) => write!(f, "trapped: {m}"),
+            CallFailure::Instantiate(m) => write!(f, "could not be instantiated: {m}"),
+        }
+    }
+}
+
+impl Live {
+    /// Instantiates a pack in a fresh store.
+    pub fn new(engine: &EngineInner, pre: &PackPre<StoreState>) -> Result<Live, CallFailure> {
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(engine.config.memory_limit)
+            .instances(16)
+            .tables(16)
+            .memories(4)
+            .trap_on_grow_failure(true)
+            .build();
+        let mut store = Store::new(&engine.wasmtime, StoreState { limits });
+        store.limiter(|s| &mut s.limits);
+        store.epoch_deadline_trap();
+        store.set_epoch_deadline(engine.deadline_ticks);
+        let bindings = pre
+            .instantiate(&mut store)
+            .map_err(|e| classify(&e, true))?;
+        Ok(Live {
+            store,
+            bindings,
+            uses: 0,
+        })
+    }
+
+    fn arm(&mut self, engine: &EngineInner) {
+        self.store.set_epoch_deadline(engine.deadline_ticks);
+    }
+
+    /// Calls `info`.
+    pub fn info(&mut self, engine: &EngineInner) -> Result<wit::PackInfo, CallFailure> {
+        self.arm(engine);
+        let r = self
+            .bindings
+            .warden_policy_policy()
+            .call_info(&mut self.store)
+            .map_err(|e| classify(&e, false));
+        self.uses += 1;
+        r
+    }
+
+    /// Calls `check-settings`.
+    pub fn check_settings(
+        &mut self,
+        engine: &EngineInner,
+        settings: &[wit::RuleSettings],
+    ) -> Result<Result<(), String>, CallFailure> {
+        self.arm(engine);
+        let r = self
+            .bindings
+            .warden_policy_policy()
+            .call_check_settings(&mut self.store, settings)
+            .map_err(|e| classify(&e, false));
+        self.uses += 1;
+        r
+    }
+
+    /// Calls `evaluate`.
+    pub fn evaluate(
+        &mut self,
+        engine: &EngineInner,
+        req: &wit::Request,
+        settings: &[wit::RuleSettings],
+    ) -> Result<Result<Vec<wit::Finding>, String>, CallFailure> {
+        self.arm(engine);
+        let r = self
+            .bindings
+            .warden_policy_policy()
+            .call_evaluate(&mut self.store, req, settings)
+            .map_err(|e| classify(&e, false));
+        self.uses += 1;
+        r
+    }
+}
+
+fn classify(err: &wasmtime::Error, instantiating: bool) -> CallFailure {
+    match err.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::Interrupt) => CallFailure::Deadline,
+        Some(wasmtime::Trap::AllocationTooLarge) => CallFailure::Memory,
+        Some(trap) => CallFailure::Trap(trap.to_string()),
+        None => {
+            let text = format!("{err:#}");
+            if text.contains("memory") && text.contains("limit") || text.contains("grow") {
+                CallFailure::Memory
+            } else if instantiating {
+                CallFailure::Instantiate(text)
+            } else {
+                CallFailure::Trap(text)
+            }
+        }
+    }
+}
+
+/// Instances of one pack kept for reuse by one composition (one tenant).
+/// An instance is recycled after `max_uses` calls and after any failure.
+pub(crate) struct InstancePool {
+    idle: Mutex<Vec<Live>>,
+    max_idle: usize,
+    max_uses: u32,
+}
+
+impl InstancePool {
+    pub fn new(max_idle: usize, max_uses: u32) -> Self {
+        InstancePool {
+            idle: Mutex::new(Vec::new()),
+            max_idle,
+            max_uses,
+        }
+    }
+
+    /// An idle instance, or `None` if the pool is empty.
+    pub fn take(&self) -> Option<Live> {
+        self.idle.lock().ok()?.pop()
+    }
+
+    /// Returns an instance after a successful call.
+    pub fn give_back(&self, live: Live) {
+        if live.uses >= self.max_uses {
+            return;
+        }
+        if let Ok(mut idle) = self.idle.lock() {
+            if idle.len() < self.max_idle {
+                idle.push(live);
+            }
+        }
+    }
+
+    /// Number of idle instances.
+    pub fn idle(&self) -> usize {
+        self.idle.lock().map(|i| i.len()).unwrap_or(0)
+    }
+}

@@ -1,0 +1,149 @@
+//! The `warden` command line, run in-process through `warden_host::cli::run`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::{Value, json};
+use std::path::Path;
+use warden_tests::{BUILT_IN, pack_path};
+
+fn warden(args: &[&str]) -> (u8, String, String) {
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    let mut full = vec!["warden", "--no-cache"];
+    full.extend_from_slice(args);
+    let code = warden_host::cli::run(full, &mut out, &mut err);
+    (
+        code,
+        String::from_utf8(out).unwrap(),
+        String::from_utf8(err).unwrap(),
+    )
+}
+
+fn write(dir: &Path, name: &str, value: &Value) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, value.to_string()).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+fn eval(dir: &Path, request: Value, settings: Option<Value>) -> (u8, String, String) {
+    let req = write(dir, "request.json", &request);
+    let packs: Vec<String> = BUILT_IN
+        .iter()
+        .map(|n| pack_path(n).to_string_lossy().into_owned())
+        .collect();
+    let mut args = vec!["eval"];
+    for p in &packs {
+        args.extend(["--pack", p.as_str()]);
+    }
+    let settings_path = settings.map(|s| write(dir, "settings.json", &s));
+    if let Some(s) = &settings_path {
+        args.extend(["--settings", s.as_str()]);
+    }
+    args.extend(["--request", req.as_str()]);
+    warden(&args)
+}
+
+fn payment(minor_units: i64) -> Value {
+    json!({"id": "r-1", "tenant": "demo", "principal": {"agent": "billing-bot"},
+           "action": {"tool": "payments.pay_invoice", "safety_class": "financial",
+                      "amount": {"minor_units": minor_units, "currency": "EUR"},
+                      "counterparty": "ACME GmbH"}})
+}
+
+#[test]
+fn inspect_shows_name_version_digest_rules_and_imports() {
+    let path = pack_path("treasury");
+    let (code, out, err) = warden(&["pack", "inspect", path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("treasury@1.0.0"), "{out}");
+    assert!(out.contains("digest   sha256:"), "{out}");
+    assert!(out.contains("amount-limit") && out.contains("restrict-only may tighten"), "{out}");
+    assert!(out.contains("warden:policy/policy@0.1.0"), "{out}");
+
+    let (code, out, _) = warden(&["pack", "inspect", "--json", path.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["name"], "treasury");
+    assert_eq!(doc["size"], std::fs::metadata(&path).unwrap().len());
+    assert!(doc["rules"].as_array().unwrap().iter().any(|r| r["id"] == "amount-limit"));
+}
+
+#[test]
+fn eval_exit_codes_follow_the_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = json!({"default_effect": "allow"});
+    let (code, out, err) = eval(dir.path(), payment(100), Some(settings.clone()));
+    assert_eq!(code, 0, "{out}{err}");
+    let d: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(d["verdict"], "allow");
+    assert_eq!(d["explanation"]["packs"].as_array().unwrap().len(), 3);
+
+    let (code, out, _) = eval(dir.path(), payment(5_000_00), Some(settings.clone()));
+    assert_eq!(code, 2, "{out}");
+    let (code, out, _) = eval(dir.path(), payment(50_000_00), Some(settings));
+    assert_eq!(code, 1, "{out}");
+    let d: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(d["verdict"], "deny");
+}
+
+#[test]
+fn bad_input_exits_3_naming_the_file_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bad = payment(100);
+    bad["action"]["amount"]["minor_units"] = json!("ten");
+    let (code, out, err) = eval(dir.path(), bad, None);
+    assert_eq!(code, 3);
+    assert!(out.is_empty());
+    assert!(err.contains("request.json") && err.contains("`action.amount.minor_units`"), "{err}");
+
+    let (code, _, err) = eval(dir.path(), payment(1), Some(json!({"layers": [{"nme": "x"}]})));
+    assert_eq!(code, 3);
+    assert!(err.contains("settings.json") && err.contains("unknown field `nme`"), "{err}");
+
+    let (code, _, err) = eval(
+        dir.path(),
+        payment(1),
+        Some(json!({"layers": [{"name": "t", "restrict_only": true,
+            "packs": {"treasury": {"amount-limit": {"enabled": false}}}}]})),
+    );
+    assert_eq!(code, 3);
+    assert!(err.contains("invalid composition: restrict-only layer `t` loosens rule `amount-limit`"), "{err}");
+
+    let junk = dir.path().join("junk.wasm");
+    std::fs::write(&junk, b"not wasm").unwrap();
+    let (code, _, err) = warden(&["pack", "inspect", junk.to_str().unwrap()]);
+    assert_eq!(code, 3);
+    assert!(err.contains("junk.wasm") && err.contains("not a WebAssembly binary"), "{err}");
+
+    let (code, _, err) = warden(&["eval", "--request", "x.json"]);
+    assert_eq!(code, 3, "{err}");
+}
+
+#[test]
+fn settings_may_be_toml() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = dir.path().join("settings.toml");
+    std::fs::write(
+        &toml,
+        "default_effect = \"allow\"\n[[layers]]\nname = \"fleet\"\n[layers.packs.treasury.amount-limit]\nverdict = \"escalate\"\n",
+    )
+    .unwrap();
+    let req = write(dir.path(), "request.json", &payment(50_000_00));
+    let treasury = pack_path("treasury");
+    let (code, out, err) = warden(&[
+        "eval",
+        "--pack",
+        treasury.to_str().unwrap(),
+        "--settings",
+        toml.to_str().unwrap(),
+        "--request",
+        &req,
+    ]);
+    assert_eq!(code, 2, "{out}{err}");
+
+    std::fs::write(&toml, "default_effect = 7\n").unwrap();
+    let (code, _, err) = warden(&[
+        "eval", "--pack", treasury.to_str().unwrap(), "--settings", toml.to_str().unwrap(), "--request", &req,
+    ]);
+    assert_eq!(code, 3);
+    assert!(err.contains("field `default_effect`"), "{err}");
+}

@@ -1,0 +1,49 @@
+//! Shared helpers for the integration tests.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::{Value, json};
+use std::sync::{Arc, OnceLock};
+use warden_host::{
+    Composition, CompositionSpec, Engine, EngineConfig, Isolation, Pack, Request,
+};
+use warden_tests::pack_path;
+
+/// One engine for the whole test binary, with a short deadline so loops end fast.
+pub fn engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        Engine::with_config(EngineConfig {
+            deadline: std::time::Duration::from_millis(100),
+            ..EngineConfig::default()
+        })
+        .unwrap()
+    })
+}
+
+pub fn pack(name: &str) -> Arc<Pack> {
+    engine().load_pack_file(pack_path(name)).unwrap()
+}
+
+pub fn compose(tenant: &str, packs: &[&str], spec: Value) -> Composition {
+    let spec: CompositionSpec = serde_json::from_value(spec).unwrap();
+    Composition::build(tenant, packs.iter().map(|n| pack(n)).collect(), &spec).unwrap()
+}
+
+pub fn with_isolation(isolation: Isolation) -> Value {
+    json!({"isolation": isolation})
+}
+
+/// A request of tenant `acme` for `tool` with `class`, plus extra action fields.
+pub fn request(tool: &str, class: &str, extra: Value) -> Request {
+    let mut action = json!({"tool": tool, "safety_class": class});
+    if let (Some(a), Value::Object(e)) = (action.as_object_mut(), extra) {
+        a.extend(e);
+    }
+    let doc = json!({
+        "id": format!("req-{tool}"),
+        "tenant": "acme",
+        "principal": {"agent": "test-agent"},
+        "action": action,
+    });
+    serde_json::from_value(doc).unwrap()
+}
