@@ -18,7 +18,14 @@ const PACKS: &[(&str, &str)] = &[
 fn main() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default());
     let root = manifest.parent().map(Path::to_path_buf).unwrap_or_default();
-    for dir in ["guest-sdk", "wit", "packs", "tests/fixtures", "Cargo.lock", ".cargo"] {
+    for dir in [
+        "guest-sdk",
+        "wit",
+        "packs",
+        "tests/fixtures",
+        "Cargo.lock",
+        ".cargo",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
     let target_dir = root.join("target").join("wasm-build");
@@ -64,7 +71,11 @@ fn main() {
         let from = built.join(format!("{file}.wasm"));
         let to = out.join(format!("{name}.wasm"));
         if let Err(e) = std::fs::copy(&from, &to) {
-            panic!("cannot copy `{}` to `{}`: {e}", from.display(), to.display());
+            panic!(
+                "cannot copy `{}` to `{}`: {e}",
+                from.display(),
+                to.display()
+            );
         }
     }
     println!("cargo:rustc-env=WARDEN_PACKS_DIR={}", out.display());

@@ -5,8 +5,7 @@ pub mod __glue {
     use crate::__bindings::warden::policy::types as wit;
     use crate::pack::PackDef;
     use crate::types::{
-        Action, Finding, Money, Principal, Request, RuleSettings, SafetyClass, Strictness,
-        Verdict,
+        Action, Finding, Money, Principal, Request, RuleSettings, SafetyClass, Strictness, Verdict,
     };
 
     /// `info` export.
@@ -95,8 +94,8 @@ pub mod __glue {
 
     fn strictness(s: Strictness) -> wit::Strictness {
         match s {
-            Strictness::Lower => wit::Strictness::Lower,
-            Strictness::Higher => wit::Strictness::Higher,
+            Strictness::Lower => wit::Strictness::LowerValue,
+            Strictness::Higher => wit::Strictness::HigherValue,
             Strictness::Superset => wit::Strictness::Superset,
             Strictness::Subset => wit::Strictness::Subset,
             Strictness::WhenTrue => wit::Strictness::WhenTrue,

@@ -136,7 +136,9 @@ impl Serialize for Amount {
 impl<'de> Deserialize<'de> for Amount {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        Money::parse(&text).map(Amount).map_err(serde::de::Error::custom)
+        Money::parse(&text)
+            .map(Amount)
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -171,8 +173,11 @@ pub fn tool_matches<S: AsRef<str>>(patterns: &[S], tool: &str) -> bool {
 
 /// Whether `tags` contains any of `wanted` (ASCII case-insensitive).
 pub fn has_any_tag<A: AsRef<str>, B: AsRef<str>>(tags: &[A], wanted: &[B]) -> bool {
-    tags.iter()
-        .any(|t| wanted.iter().any(|w| t.as_ref().eq_ignore_ascii_case(w.as_ref())))
+    tags.iter().any(|t| {
+        wanted
+            .iter()
+            .any(|w| t.as_ref().eq_ignore_ascii_case(w.as_ref()))
+    })
 }
 
 /// Reads a value by path: a JSON pointer (`/invoice/lines/0/amount`) or a
@@ -255,11 +260,19 @@ mod tests {
         assert_eq!(Money::parse("1000 JPY"), Ok(Money::new(1000, "JPY")));
         assert_eq!(Money::parse("1.234 KWD"), Ok(Money::new(1234, "KWD")));
         assert_eq!(Money::parse("-3 USD"), Ok(Money::new(-300, "USD")));
-        assert!(Money::parse("1.5 JPY").unwrap_err().contains("more decimals"));
+        assert!(
+            Money::parse("1.5 JPY")
+                .unwrap_err()
+                .contains("more decimals")
+        );
         assert!(Money::parse("12 eur").is_err());
         assert!(Money::parse("12.").is_err());
         assert!(Money::parse("1e5 EUR").is_err());
-        assert!(Money::parse("99999999999999999999 EUR").unwrap_err().contains("too large"));
+        assert!(
+            Money::parse("99999999999999999999 EUR")
+                .unwrap_err()
+                .contains("too large")
+        );
     }
 
     #[test]
@@ -275,7 +288,10 @@ mod tests {
         assert!(Money::new(100_01, "EUR").exceeds(&limit));
         assert!(!Money::new(100_00, "EUR").exceeds(&limit));
         assert!(!Money::new(999_999_00, "USD").exceeds(&limit));
-        assert_eq!(Money::new(1, "usd").compare(&Money::new(1, "USD")), Some(Ordering::Equal));
+        assert_eq!(
+            Money::new(1, "usd").compare(&Money::new(1, "USD")),
+            Some(Ordering::Equal)
+        );
     }
 
     #[test]

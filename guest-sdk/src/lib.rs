@@ -25,8 +25,7 @@ pub mod testing;
 mod types;
 
 pub use helpers::{
-    Amount, glob_match, has_any_tag, json_path, minor_unit_exponent, tool_matches,
-    visit_strings,
+    Amount, glob_match, has_any_tag, json_path, minor_unit_exponent, tool_matches, visit_strings,
 };
 pub use pack::{PackDef, Rule, RuleEntry};
 pub use serde;

@@ -39,7 +39,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                        "counterparty": "ACME GmbH", "args": {"invoice": "INV-7"}}}"#,
     )?;
     let decision = composition.evaluate(&request);
-    println!("{} -> {:?}: {}", request.id, decision.verdict, decision.reason);
+    println!(
+        "{} -> {:?}: {}",
+        request.id, decision.verdict, decision.reason
+    );
     if decision.verdict == Verdict::Escalate {
         println!("route to: {}", decision.routes.join(", "));
     }

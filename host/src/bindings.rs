@@ -6,7 +6,6 @@ wasmtime::component::bindgen!({
     world: "warden:policy/pack",
 });
 
-pub use exports::warden::policy::policy::Guest as PolicyExports;
 pub use warden::policy::types as wit;
 
 /// The contract version this host implements.

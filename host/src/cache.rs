@@ -76,7 +76,11 @@ impl ArtifactCache {
             return Err(());
         }
         let split = bytes.len() - TAG_LEN;
-        if self.mac(&bytes[..split], digest).verify_slice(&bytes[split..]).is_err() {
+        if self
+            .mac(&bytes[..split], digest)
+            .verify_slice(&bytes[split..])
+            .is_err()
+        {
             let _ = fs::remove_file(&path);
             return Err(());
         }
@@ -100,10 +104,10 @@ impl ArtifactCache {
 }
 
 fn load_or_create_key(path: &Path) -> std::io::Result<[u8; 32]> {
-    if let Ok(bytes) = fs::read(path) {
-        if let Ok(key) = <[u8; 32]>::try_from(bytes.as_slice()) {
-            return Ok(key);
-        }
+    if let Ok(bytes) = fs::read(path)
+        && let Ok(key) = <[u8; 32]>::try_from(bytes.as_slice())
+    {
+        return Ok(key);
     }
     let mut key = [0u8; 32];
     getrandom::fill(&mut key).map_err(|e| std::io::Error::other(e.to_string()))?;

@@ -9,7 +9,7 @@ use crate::error::{ComposeError, InputError};
 use crate::layers::{self, EffectiveRule, Layer};
 use crate::pack::Pack;
 use crate::request::{Request, parse_json};
-use crate::sandbox::{CallFailure, InstancePool, Live};
+use crate::sandbox::{InstancePool, Live};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::Arc;
@@ -129,7 +129,10 @@ impl Composition {
             if l.name == layers::DEFAULTS || spec.layers[..i].iter().any(|m| m.name == l.name) {
                 return Err(ComposeError::DuplicateLayer(l.name.clone()));
             }
-            if let Some(unknown) = l.packs.keys().find(|n| !packs.iter().any(|p| p.name() == *n))
+            if let Some(unknown) = l
+                .packs
+                .keys()
+                .find(|n| !packs.iter().any(|p| p.name() == *n))
             {
                 return Err(ComposeError::UnknownPack {
                     layer: l.name.clone(),
@@ -159,7 +162,7 @@ impl Composition {
             slots.push(Slot {
                 version: pack.version().to_string(),
                 pool: (spec.isolation == Isolation::Reuse)
-                    .then(|| InstancePool::new(workers * 4, spec.max_uses.max(1))),
+                    .then(|| InstancePool::new(workers * 2, spec.max_uses.max(1))),
                 pack,
                 effective: Arc::new(effective),
                 settings,
@@ -355,7 +358,9 @@ impl Composition {
                 ));
             }
             let too_long = f.reason.len() > limits.max_reason_bytes
-                || f.route.as_ref().is_some_and(|r| r.len() > limits.max_reason_bytes);
+                || f.route
+                    .as_ref()
+                    .is_some_and(|r| r.len() > limits.max_reason_bytes);
             if too_long {
                 findings.truncate(start);
                 return Err(format!(
@@ -379,7 +384,11 @@ impl Composition {
                 rule: f.rule,
                 verdict,
                 pack_verdict: replaced.then_some(pack_verdict),
-                verdict_by: if replaced { eff.verdict_by.clone() } else { None },
+                verdict_by: if replaced {
+                    eff.verdict_by.clone()
+                } else {
+                    None
+                },
                 reason: f.reason,
                 route: f.route,
                 fail_closed: false,

@@ -151,10 +151,10 @@ pub(crate) fn routes(findings: &[FindingRecord], verdict: Verdict) -> Vec<String
         return out;
     }
     for f in findings.iter().filter(|f| f.verdict == verdict) {
-        if let Some(r) = &f.route {
-            if !out.contains(r) {
-                out.push(r.clone());
-            }
+        if let Some(r) = &f.route
+            && !out.contains(r)
+        {
+            out.push(r.clone());
         }
     }
     out

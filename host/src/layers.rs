@@ -252,7 +252,9 @@ fn scalars(v: &Value) -> Result<Vec<(String, f64)>, String> {
                     parts.next(),
                 ) {
                     (Some(n), Some(unit), None) => Ok((unit.to_ascii_uppercase(), n)),
-                    _ => Err(format!("`{s}` is not a number or an amount like `100.00 EUR`")),
+                    _ => Err(format!(
+                        "`{s}` is not a number or an amount like `100.00 EUR`"
+                    )),
                 }
             }
             other => Err(format!("`{other}` is not a number")),
@@ -278,9 +280,7 @@ mod tests {
         let err = tightens(Strictness::Lower, &old, &json!(["150.00 EUR", "90.00 GBP"]));
         assert_eq!(err, Err("150 EUR is higher than 100 EUR".to_owned()));
         assert!(tightens(Strictness::Lower, &old, &json!(["50.00 EUR"])).is_err());
-        assert!(
-            tightens(Strictness::Lower, &old, &json!(["1 EUR", "1 GBP", "1 USD"])).is_err()
-        );
+        assert!(tightens(Strictness::Lower, &old, &json!(["1 EUR", "1 GBP", "1 USD"])).is_err());
         assert!(tightens(Strictness::Higher, &json!(3), &json!(2)).is_err());
     }
 

@@ -167,23 +167,25 @@ impl Pack {
             });
         }
         let wanted = format!("{POLICY_INTERFACE}@{CONTRACT_VERSION}");
-        if !exports.iter().any(|e| *e == wanted) {
-            return Err(match exports
-                .iter()
-                .find(|e| e.starts_with(&format!("{POLICY_INTERFACE}@")))
-            {
-                Some(found) => LoadError::ContractVersion {
-                    found: found.clone(),
-                    supported: CONTRACT_VERSION.to_owned(),
-                },
-                None => LoadError::MissingExport {
-                    exports: if exports.is_empty() {
-                        "none".to_owned()
-                    } else {
-                        exports.join(", ")
+        if !exports.contains(&wanted) {
+            return Err(
+                match exports
+                    .iter()
+                    .find(|e| e.starts_with(&format!("{POLICY_INTERFACE}@")))
+                {
+                    Some(found) => LoadError::ContractVersion {
+                        found: found.clone(),
+                        supported: CONTRACT_VERSION.to_owned(),
+                    },
+                    None => LoadError::MissingExport {
+                        exports: if exports.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            exports.join(", ")
+                        },
                     },
                 },
-            });
+            );
         }
 
         let mut linker: Linker<StoreState> = Linker::new(&inner.wasmtime);
@@ -226,10 +228,13 @@ impl Pack {
     }
 }
 
-/// Packs may import only the `wasi:io` and `wasi:cli` interfaces that Rust's
-/// standard library links in; each is satisfied with a trap.
+/// Packs may import only the contract's own `types` interface (types, no
+/// functions) and the `wasi:io` and `wasi:cli` interfaces that Rust's standard
+/// library links in; each function import is satisfied with a trap.
 fn import_allowed(name: &str) -> bool {
-    name.starts_with("wasi:io/") || name.starts_with("wasi:cli/")
+    name.starts_with("wasi:io/")
+        || name.starts_with("wasi:cli/")
+        || name.starts_with("warden:policy/types@")
 }
 
 fn compile(inner: &EngineInner, digest: &str, bytes: &[u8]) -> Result<Component, LoadError> {
@@ -257,13 +262,13 @@ fn compile(inner: &EngineInner, digest: &str, bytes: &[u8]) -> Result<Component,
         }
     }
     inner.stats.misses.fetch_add(1, Ordering::Relaxed);
-    let component = Component::new(&inner.wasmtime, bytes)
-        .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
-    if let Some(cache) = &inner.cache {
-        if let Ok(artifact) = component.serialize() {
-            // A cache that cannot be written only costs a recompile next time.
-            let _ = cache.put(digest, &artifact);
-        }
+    let component =
+        Component::new(&inner.wasmtime, bytes).map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
+    if let Some(cache) = &inner.cache
+        && let Ok(artifact) = component.serialize()
+    {
+        // A cache that cannot be written only costs a recompile next time.
+        let _ = cache.put(digest, &artifact);
     }
     Ok(component)
 }
@@ -339,8 +344,8 @@ fn validate_info(raw: wit::PackInfo) -> Result<PackInfo, LoadError> {
 
 fn strictness_of(s: wit::Strictness) -> Strictness {
     match s {
-        wit::Strictness::Lower => Strictness::Lower,
-        wit::Strictness::Higher => Strictness::Higher,
+        wit::Strictness::LowerValue => Strictness::Lower,
+        wit::Strictness::HigherValue => Strictness::Higher,
         wit::Strictness::Superset => Strictness::Superset,
         wit::Strictness::Subset => Strictness::Subset,
         wit::Strictness::WhenTrue => Strictness::WhenTrue,

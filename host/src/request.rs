@@ -195,11 +195,15 @@ mod tests {
         let err = Request::from_json(
             r#"{"id":"r","tenant":"t","principal":{"agent":"a"},"action":{"tool":"x","safety_class":"harmless"}}"#,
         );
-        assert!(matches!(err, Err(InputError::Field { ref field, .. }) if field == "action.safety_class"));
+        assert!(
+            matches!(err, Err(InputError::Field { ref field, .. }) if field == "action.safety_class")
+        );
         let err = Request::from_json(
             r#"{"id":"r","tenant":"t","principal":{"agent":"a","admin":true},"action":{"tool":"x","safety_class":"write"}}"#,
         );
-        assert!(matches!(err, Err(InputError::Field { ref message, .. }) if message.contains("unknown field `admin`")));
+        assert!(
+            matches!(err, Err(InputError::Field { ref message, .. }) if message.contains("unknown field `admin`"))
+        );
     }
 
     #[test]

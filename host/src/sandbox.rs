@@ -163,10 +163,10 @@ impl InstancePool {
         if live.uses >= self.max_uses {
             return;
         }
-        if let Ok(mut idle) = self.idle.lock() {
-            if idle.len() < self.max_idle {
-                idle.push(live);
-            }
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < self.max_idle
+        {
+            idle.push(live);
         }
     }
 

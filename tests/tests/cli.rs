@@ -56,7 +56,10 @@ fn inspect_shows_name_version_digest_rules_and_imports() {
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("treasury@1.0.0"), "{out}");
     assert!(out.contains("digest   sha256:"), "{out}");
-    assert!(out.contains("amount-limit") && out.contains("restrict-only may tighten"), "{out}");
+    assert!(
+        out.contains("amount-limit") && out.contains("restrict-only may tighten"),
+        "{out}"
+    );
     assert!(out.contains("warden:policy/policy@0.1.0"), "{out}");
 
     let (code, out, _) = warden(&["pack", "inspect", "--json", path.to_str().unwrap()]);
@@ -64,7 +67,13 @@ fn inspect_shows_name_version_digest_rules_and_imports() {
     let doc: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(doc["name"], "treasury");
     assert_eq!(doc["size"], std::fs::metadata(&path).unwrap().len());
-    assert!(doc["rules"].as_array().unwrap().iter().any(|r| r["id"] == "amount-limit"));
+    assert!(
+        doc["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["id"] == "amount-limit")
+    );
 }
 
 #[test]
@@ -93,11 +102,21 @@ fn bad_input_exits_3_naming_the_file_and_field() {
     let (code, out, err) = eval(dir.path(), bad, None);
     assert_eq!(code, 3);
     assert!(out.is_empty());
-    assert!(err.contains("request.json") && err.contains("`action.amount.minor_units`"), "{err}");
+    assert!(
+        err.contains("request.json") && err.contains("`action.amount.minor_units`"),
+        "{err}"
+    );
 
-    let (code, _, err) = eval(dir.path(), payment(1), Some(json!({"layers": [{"nme": "x"}]})));
+    let (code, _, err) = eval(
+        dir.path(),
+        payment(1),
+        Some(json!({"layers": [{"nme": "x"}]})),
+    );
     assert_eq!(code, 3);
-    assert!(err.contains("settings.json") && err.contains("unknown field `nme`"), "{err}");
+    assert!(
+        err.contains("settings.json") && err.contains("unknown field `nme`"),
+        "{err}"
+    );
 
     let (code, _, err) = eval(
         dir.path(),
@@ -106,13 +125,19 @@ fn bad_input_exits_3_naming_the_file_and_field() {
             "packs": {"treasury": {"amount-limit": {"enabled": false}}}}]})),
     );
     assert_eq!(code, 3);
-    assert!(err.contains("invalid composition: restrict-only layer `t` loosens rule `amount-limit`"), "{err}");
+    assert!(
+        err.contains("invalid composition: restrict-only layer `t` loosens rule `amount-limit`"),
+        "{err}"
+    );
 
     let junk = dir.path().join("junk.wasm");
     std::fs::write(&junk, b"not wasm").unwrap();
     let (code, _, err) = warden(&["pack", "inspect", junk.to_str().unwrap()]);
     assert_eq!(code, 3);
-    assert!(err.contains("junk.wasm") && err.contains("not a WebAssembly binary"), "{err}");
+    assert!(
+        err.contains("junk.wasm") && err.contains("not a WebAssembly binary"),
+        "{err}"
+    );
 
     let (code, _, err) = warden(&["eval", "--request", "x.json"]);
     assert_eq!(code, 3, "{err}");
@@ -142,7 +167,13 @@ fn settings_may_be_toml() {
 
     std::fs::write(&toml, "default_effect = 7\n").unwrap();
     let (code, _, err) = warden(&[
-        "eval", "--pack", treasury.to_str().unwrap(), "--settings", toml.to_str().unwrap(), "--request", &req,
+        "eval",
+        "--pack",
+        treasury.to_str().unwrap(),
+        "--settings",
+        toml.to_str().unwrap(),
+        "--request",
+        &req,
     ]);
     assert_eq!(code, 3);
     assert!(err.contains("field `default_effect`"), "{err}");

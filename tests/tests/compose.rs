@@ -27,14 +27,18 @@ fn build(packs: &[&str], spec: serde_json::Value) -> Result<Composition, Compose
 
 #[test]
 fn defaults_decide_allow_escalate_and_deny() {
-    let c = compose("acme", &["treasury"], json!({}));
+    let c = compose("acme", &["treasury"], json!({"default_effect": "allow"}));
     assert_eq!(c.evaluate(&payment(100_00, "EUR")).verdict, Verdict::Allow);
     let esc = c.evaluate(&payment(5_000_00, "EUR"));
     assert_eq!(esc.verdict, Verdict::Escalate, "{esc:?}");
     assert!(!esc.routes.is_empty(), "escalations carry a route hint");
     let deny = c.evaluate(&payment(20_000_00, "EUR"));
     assert_eq!(deny.verdict, Verdict::Deny);
-    assert!(deny.reason.contains("treasury/amount-limit"), "{}", deny.reason);
+    assert!(
+        deny.reason.contains("treasury/amount-limit"),
+        "{}",
+        deny.reason
+    );
     let f = deny
         .explanation
         .findings
@@ -51,7 +55,10 @@ fn nothing_applied_means_the_default_effect() {
     let read = request("crm.lookup", "read-only", json!({}));
     let deny = compose("acme", &["treasury"], json!({}));
     let d = deny.evaluate(&read);
-    assert_eq!((d.verdict, d.explanation.basis), (Verdict::Deny, Basis::DefaultEffect));
+    assert_eq!(
+        (d.verdict, d.explanation.basis),
+        (Verdict::Deny, Basis::DefaultEffect)
+    );
     assert!(d.reason.contains("default effect"), "{}", d.reason);
     let allow = compose("acme", &["treasury"], json!({"default_effect": "allow"}));
     assert_eq!(allow.evaluate(&read).verdict, Verdict::Allow);
@@ -70,7 +77,11 @@ fn layers_set_params_and_the_explanation_names_them() {
     let d = c.evaluate(&payment(60_00, "EUR"));
     assert_eq!(d.verdict, Verdict::Deny, "{d:?}");
     let run = &d.explanation.packs[0];
-    let eff = run.settings.iter().find(|e| e.rule == "amount-limit").unwrap();
+    let eff = run
+        .settings
+        .iter()
+        .find(|e| e.rule == "amount-limit")
+        .unwrap();
     assert_eq!(eff.param_sources["max"], "fleet");
     assert_eq!(eff.param_sources["unknown_currency"], "tenant:acme");
     assert_eq!(eff.param_sources["tools"], DEFAULTS);
@@ -98,7 +109,10 @@ fn layers_enable_disable_and_replace_verdicts() {
     assert_eq!(f.pack_verdict, Some(Verdict::Deny));
     assert_eq!(f.verdict_by.as_deref(), Some("fleet"));
     // approval-threshold is off: a mid-size payment is allowed.
-    assert_eq!(c.evaluate(&payment(5_000_00, "EUR")).verdict, Verdict::Allow);
+    assert_eq!(
+        c.evaluate(&payment(5_000_00, "EUR")).verdict,
+        Verdict::Allow
+    );
     let eff = c.settings("treasury").unwrap();
     let t = eff.iter().find(|e| e.rule == "approval-threshold").unwrap();
     assert!(!t.enabled);
@@ -137,12 +151,20 @@ fn restrict_only_layers_that_loosen_are_rejected_naming_layer_and_rule() {
         e,
         "restrict-only layer `tenant:acme` loosens rule `amount-limit` of pack `treasury`: it disables the rule"
     );
-    let e = loosening(json!({"amount-limit": {"params": {"max": ["90000.00 EUR", "10000.00 USD", "8000.00 GBP", "10000.00 CHF"]}}}));
-    assert!(e.contains("parameter `max`: 90000 EUR is higher than 10000 EUR"), "{e}");
+    let e = loosening(
+        json!({"amount-limit": {"params": {"max": ["90000.00 EUR", "10000.00 USD", "8000.00 GBP", "10000.00 CHF"]}}}),
+    );
+    assert!(
+        e.contains("parameter `max`: 90000 EUR is higher than 10000 EUR"),
+        "{e}"
+    );
     let e = loosening(json!({"amount-limit": {"verdict": "escalate"}}));
     assert!(e.contains("may only change it to `deny`"), "{e}");
     let e = loosening(json!({"amount-limit": {"params": {"route": "nobody"}}}));
-    assert!(e.contains("parameter `route` declares no strictness"), "{e}");
+    assert!(
+        e.contains("parameter `route` declares no strictness"),
+        "{e}"
+    );
     let e = loosening(json!({"amount-limit": {"params": {"tools": []}}}));
     assert!(e.contains("parameter `tools`: it removes"), "{e}");
     // The fleet layer enabled the allowlist; the tenant may not turn it off.
@@ -152,7 +174,10 @@ fn restrict_only_layers_that_loosen_are_rejected_naming_layer_and_rule() {
 
 #[test]
 fn bad_documents_are_rejected_naming_what_is_wrong() {
-    let err = build(&["treasury"], json!({"layers": [{"name": "fleet", "packs": {"tresury": {}}}]}));
+    let err = build(
+        &["treasury"],
+        json!({"layers": [{"name": "fleet", "packs": {"tresury": {}}}]}),
+    );
     assert_eq!(
         err.unwrap_err().to_string(),
         "layer `fleet` configures pack `tresury`, which is not in the composition"
@@ -170,11 +195,19 @@ fn bad_documents_are_rejected_naming_what_is_wrong() {
         json!({"layers": [{"name": "tenant:acme", "packs": {"treasury": {"amount-limit": {"params": {"max": "lots"}}}}}]}),
     )
     .unwrap_err();
-    let ComposeError::BadParams { pack, layer, message } = &err else {
+    let ComposeError::BadParams {
+        pack,
+        layer,
+        message,
+    } = &err
+    else {
         panic!("{err}");
     };
     assert_eq!((pack.as_str(), layer.as_str()), ("treasury", "tenant:acme"));
-    assert!(message.contains("rule `amount-limit`") && message.contains("`max`"), "{message}");
+    assert!(
+        message.contains("rule `amount-limit`") && message.contains("`max`"),
+        "{message}"
+    );
     let err = build(&["treasury", "treasury"], json!({})).unwrap_err();
     assert_eq!(err, ComposeError::DuplicatePack("treasury".into()));
     let err = build(
@@ -191,13 +224,22 @@ fn bad_documents_are_rejected_naming_what_is_wrong() {
 
 #[test]
 fn three_packs_combine_deny_over_escalate() {
-    let c = compose("acme", &["treasury", "pii-strict", "external-tools-untrusted"], json!({}));
+    let c = compose(
+        "acme",
+        &["treasury", "pii-strict", "external-tools-untrusted"],
+        json!({}),
+    );
     // A mid-size payment (escalate) with untrusted input (deny): deny wins.
     let mut req = payment(5_000_00, "EUR");
     req.action.tags.push("untrusted-input".into());
     let d = c.evaluate(&req);
     assert_eq!(d.verdict, Verdict::Deny, "{d:?}");
-    assert!(d.explanation.findings.iter().any(|f| f.verdict == Verdict::Escalate));
+    assert!(
+        d.explanation
+            .findings
+            .iter()
+            .any(|f| f.verdict == Verdict::Escalate)
+    );
     assert!(d.routes.is_empty(), "routes only for escalations");
     assert_eq!(d.explanation.packs.len(), 3);
     assert!(d.explanation.packs.iter().all(|p| p.status == "ok"));
@@ -205,12 +247,23 @@ fn three_packs_combine_deny_over_escalate() {
 
 #[test]
 fn both_isolation_modes_decide_the_same() {
-    let fresh = compose("acme", &["treasury", "pii-strict", "external-tools-untrusted"], json!({"isolation": "fresh"}));
-    let reuse = compose("acme", &["treasury", "pii-strict", "external-tools-untrusted"], json!({"isolation": "reuse"}));
+    let fresh = compose(
+        "acme",
+        &["treasury", "pii-strict", "external-tools-untrusted"],
+        json!({"isolation": "fresh"}),
+    );
+    let reuse = compose(
+        "acme",
+        &["treasury", "pii-strict", "external-tools-untrusted"],
+        json!({"isolation": "reuse"}),
+    );
     assert_eq!(reuse.isolation(), Isolation::Reuse);
     for amount in [1_00, 5_000_00, 50_000_00, -5] {
         for _ in 0..3 {
-            let (a, b) = (fresh.evaluate(&payment(amount, "EUR")), reuse.evaluate(&payment(amount, "EUR")));
+            let (a, b) = (
+                fresh.evaluate(&payment(amount, "EUR")),
+                reuse.evaluate(&payment(amount, "EUR")),
+            );
             assert_eq!(a.verdict, b.verdict);
             assert_eq!(a.explanation.findings, b.explanation.findings);
         }
@@ -221,7 +274,11 @@ fn both_isolation_modes_decide_the_same() {
 
 #[test]
 fn tokio_callers_get_decisions_without_blocking_the_runtime() {
-    let c = Arc::new(compose("acme", &["treasury"], json!({"isolation": "reuse"})));
+    let c = Arc::new(compose(
+        "acme",
+        &["treasury"],
+        json!({"isolation": "reuse", "default_effect": "allow"}),
+    ));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .build()
@@ -232,7 +289,8 @@ fn tokio_callers_get_decisions_without_blocking_the_runtime() {
             let c = c.clone();
             tasks.push(tokio::spawn(async move {
                 let amount = if i % 2 == 0 { 1_00 } else { 20_000_00 };
-                c.evaluate_async(payment(amount, "EUR")).await.verdict
+                let d = c.evaluate_async(payment(amount, "EUR")).await;
+                (d.verdict, d.reason)
             }));
         }
         let mut out = Vec::new();
@@ -241,7 +299,15 @@ fn tokio_callers_get_decisions_without_blocking_the_runtime() {
         }
         out
     });
-    for (i, v) in verdicts.iter().enumerate() {
-        assert_eq!(*v, if i % 2 == 0 { Verdict::Allow } else { Verdict::Deny });
+    for (i, (v, reason)) in verdicts.iter().enumerate() {
+        assert_eq!(
+            *v,
+            if i % 2 == 0 {
+                Verdict::Allow
+            } else {
+                Verdict::Deny
+            },
+            "{reason}"
+        );
     }
 }

@@ -16,7 +16,11 @@ fn assert_fails_closed(tool: &str, expect: &str) {
         let d = c.evaluate(&request(tool, "write", json!({})));
         assert_eq!(d.verdict, Verdict::Deny, "{tool} {iso:?}: {d:?}");
         let f = &d.explanation.findings;
-        assert_eq!(f.len(), 1, "{tool}: only the failure finding is kept: {f:?}");
+        assert_eq!(
+            f.len(),
+            1,
+            "{tool}: only the failure finding is kept: {f:?}"
+        );
         assert_eq!(f[0].rule, PACK_FAILURE_RULE);
         assert!(f[0].fail_closed);
         assert!(
@@ -25,10 +29,17 @@ fn assert_fails_closed(tool: &str, expect: &str) {
             f[0].reason
         );
         let status = &d.explanation.packs[0].status;
-        assert!(status != "ok" && f[0].reason.contains(status.as_str()), "{status}");
+        assert!(
+            status != "ok" && f[0].reason.contains(status.as_str()),
+            "{status}"
+        );
         // The host is fine and the same composition serves the next request.
         let next = c.evaluate(&request("fine", "write", json!({})));
-        assert_eq!(next.verdict, Verdict::Allow, "{tool} {iso:?} then: {next:?}");
+        assert_eq!(
+            next.verdict,
+            Verdict::Allow,
+            "{tool} {iso:?} then: {next:?}"
+        );
     }
 }
 
@@ -49,7 +60,7 @@ fn allocating_forever_hits_the_memory_cap() {
 
 #[test]
 fn a_flood_of_findings_is_refused() {
-    assert_fails_closed("flood", "100000 findings, more than the limit of 256");
+    assert_fails_closed("flood", "5000 findings, more than the limit of 256");
 }
 
 #[test]
@@ -79,9 +90,15 @@ fn fresh_instances_share_nothing_between_decisions() {
 
 #[test]
 fn reused_instances_are_recycled_after_max_uses_and_after_a_trap() {
-    let c = compose("acme", &["hostile"], json!({"isolation": "reuse", "max_uses": 3}));
+    let c = compose(
+        "acme",
+        &["hostile"],
+        json!({"isolation": "reuse", "max_uses": 3}),
+    );
     let calls = |c: &warden_host::Composition| {
-        c.evaluate(&request("count", "write", json!({}))).explanation.findings[0]
+        c.evaluate(&request("count", "write", json!({})))
+            .explanation
+            .findings[0]
             .reason
             .clone()
     };
@@ -112,7 +129,11 @@ fn instances_are_never_shared_across_tenants() {
 
 #[test]
 fn many_threads_evaluate_one_composition_with_hostile_requests_interleaved() {
-    let c = std::sync::Arc::new(compose("acme", &["hostile"], with_isolation(Isolation::Reuse)));
+    let c = std::sync::Arc::new(compose(
+        "acme",
+        &["hostile"],
+        with_isolation(Isolation::Reuse),
+    ));
     let handles: Vec<_> = (0..4)
         .map(|t| {
             let c = c.clone();
@@ -120,7 +141,11 @@ fn many_threads_evaluate_one_composition_with_hostile_requests_interleaved() {
                 for i in 0..50 {
                     let tool = if (i + t) % 10 == 0 { "panic" } else { "fine" };
                     let d = c.evaluate(&request(tool, "write", json!({})));
-                    let want = if tool == "panic" { Verdict::Deny } else { Verdict::Allow };
+                    let want = if tool == "panic" {
+                        Verdict::Deny
+                    } else {
+                        Verdict::Allow
+                    };
                     assert_eq!(d.verdict, want);
                 }
             })

@@ -15,11 +15,17 @@ fn built_in_packs_load_with_their_metadata() {
         assert!(pack.digest().starts_with("sha256:") && pack.digest().len() == 71);
         assert!(pack.info().rules.len() >= 3, "{name} has few rules");
         assert!(
-            pack.imports().iter().all(|i| i.starts_with("wasi:io/") || i.starts_with("wasi:cli/")),
+            pack.imports().iter().all(|i| i.starts_with("wasi:io/")
+                || i.starts_with("wasi:cli/")
+                || i.starts_with("warden:policy/types@")),
             "{name} imports {:?}",
             pack.imports()
         );
-        assert!(pack.exports().iter().any(|e| e == "warden:policy/policy@0.1.0"));
+        assert!(
+            pack.exports()
+                .iter()
+                .any(|e| e == "warden:policy/policy@0.1.0")
+        );
     }
 }
 
@@ -29,7 +35,10 @@ fn the_digest_is_the_sha256_of_the_bytes() {
     let a = engine.load_pack(&pack_bytes("treasury")).unwrap();
     let b = engine.load_pack(&pack_bytes("pii-strict")).unwrap();
     assert_ne!(a.digest(), b.digest());
-    assert_eq!(a.digest(), engine.load_pack(&pack_bytes("treasury")).unwrap().digest());
+    assert_eq!(
+        a.digest(),
+        engine.load_pack(&pack_bytes("treasury")).unwrap().digest()
+    );
 }
 
 #[test]
@@ -37,7 +46,10 @@ fn non_wasm_is_rejected() {
     let engine = Engine::new().unwrap();
     let err = engine.load_pack(b"{\"not\": \"wasm\"}").unwrap_err();
     assert!(matches!(err, LoadError::NotWasm), "{err}");
-    assert!(matches!(engine.load_pack(b"").unwrap_err(), LoadError::NotWasm));
+    assert!(matches!(
+        engine.load_pack(b"").unwrap_err(),
+        LoadError::NotWasm
+    ));
 }
 
 #[test]
@@ -73,7 +85,10 @@ fn oversized_packs_are_rejected_before_compiling() {
     })
     .unwrap();
     let err = engine.load_pack(&pack_bytes("treasury")).unwrap_err();
-    assert!(matches!(err, LoadError::TooLarge { limit: 1024, .. }), "{err}");
+    assert!(
+        matches!(err, LoadError::TooLarge { limit: 1024, .. }),
+        "{err}"
+    );
     assert_eq!(engine.cache_stats(), (0, 0, 0));
 }
 
@@ -93,14 +108,20 @@ fn duplicate_rule_ids_are_rejected() {
     let engine = Engine::new().unwrap();
     let err = engine.load_pack_file(pack_path("dup-rules")).unwrap_err();
     assert!(matches!(err, LoadError::Metadata(_)), "{err}");
-    assert!(err.to_string().contains("rule id `twin` is declared twice"), "{err}");
+    assert!(
+        err.to_string().contains("rule id `twin` is declared twice"),
+        "{err}"
+    );
 }
 
 #[test]
 fn a_missing_file_names_the_path() {
     let engine = Engine::new().unwrap();
     let err = engine.load_pack_file("/nonexistent/pack.wasm").unwrap_err();
-    assert!(err.to_string().contains("`/nonexistent/pack.wasm`"), "{err}");
+    assert!(
+        err.to_string().contains("`/nonexistent/pack.wasm`"),
+        "{err}"
+    );
 }
 
 fn cached_engine(dir: &std::path::Path) -> Engine {
@@ -122,7 +143,11 @@ fn compiled_packs_are_cached_across_engines() {
 
     let second = cached_engine(dir.path());
     let b = second.load_pack(&bytes).unwrap();
-    assert_eq!(second.cache_stats(), (1, 0, 0), "a restart loads from the cache");
+    assert_eq!(
+        second.cache_stats(),
+        (1, 0, 0),
+        "a restart loads from the cache"
+    );
     assert_eq!(a.info(), b.info());
 }
 

@@ -38,7 +38,9 @@ fn cargo() -> Command {
 
 fn run(cmd: &mut Command) -> Result<()> {
     eprintln!("+ {cmd:?}");
-    let status = cmd.status().with_context(|| format!("cannot run {cmd:?}"))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot run {cmd:?}"))?;
     if !status.success() {
         bail!("{cmd:?} failed: {status}");
     }
@@ -92,7 +94,14 @@ fn packs(root: &Path) -> Result<Vec<PathBuf>> {
 
 fn serve(root: &Path) -> Result<()> {
     let packs = packs(root)?;
-    run(cargo().current_dir(root).args(["build", "--release", "-p", "warden-host", "--bin", "warden"]))?;
+    run(cargo().current_dir(root).args([
+        "build",
+        "--release",
+        "-p",
+        "warden-host",
+        "--bin",
+        "warden",
+    ]))?;
     let warden = root.join("target").join("release").join("warden");
     let requests = root.join("host").join("examples").join("requests");
     let mut names: Vec<PathBuf> = std::fs::read_dir(&requests)?
@@ -110,7 +119,9 @@ fn serve(root: &Path) -> Result<()> {
             .arg(root.join("host").join("examples").join("settings.json"))
             .arg("--request")
             .arg(&request);
-        let out = cmd.output().with_context(|| format!("cannot run {cmd:?}"))?;
+        let out = cmd
+            .output()
+            .with_context(|| format!("cannot run {cmd:?}"))?;
         let code = out.status.code().unwrap_or(-1);
         if !(0..=2).contains(&code) {
             bail!(
@@ -119,8 +130,10 @@ fn serve(root: &Path) -> Result<()> {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
-        let decision: serde_json::Value = serde_json::from_slice(&out.stdout)
-            .with_context(|| format!("warden eval printed no decision for {}", request.display()))?;
+        let decision: serde_json::Value =
+            serde_json::from_slice(&out.stdout).with_context(|| {
+                format!("warden eval printed no decision for {}", request.display())
+            })?;
         println!(
             "{:<28} -> {:<8} {}",
             request
@@ -131,13 +144,17 @@ fn serve(root: &Path) -> Result<()> {
             decision["reason"].as_str().unwrap_or("")
         );
     }
-    println!("\nThe packs are in target/packs/. Try:\n  target/release/warden pack inspect target/packs/treasury.wasm");
+    println!(
+        "\nThe packs are in target/packs/. Try:\n  target/release/warden pack inspect target/packs/treasury.wasm"
+    );
     Ok(())
 }
 
 fn test(root: &Path) -> Result<()> {
     ensure_target()?;
-    run(cargo().current_dir(root).args(["fmt", "--all", "--", "--check"]))?;
+    run(cargo()
+        .current_dir(root)
+        .args(["fmt", "--all", "--", "--check"]))?;
     run(cargo().current_dir(root).args([
         "clippy",
         "--workspace",
@@ -146,8 +163,14 @@ fn test(root: &Path) -> Result<()> {
         "-D",
         "warnings",
     ]))?;
-    run(cargo().current_dir(root).args(["test", "--workspace", "--all-targets"]))?;
-    run(cargo().current_dir(root).args(["test", "--workspace", "--doc"]))?;
-    run(cargo().current_dir(root).args(["run", "-p", "warden-host", "--example", "embed"]))?;
+    run(cargo()
+        .current_dir(root)
+        .args(["test", "--workspace", "--all-targets"]))?;
+    run(cargo()
+        .current_dir(root)
+        .args(["test", "--workspace", "--doc"]))?;
+    run(cargo()
+        .current_dir(root)
+        .args(["run", "-p", "warden-host", "--example", "embed"]))?;
     Ok(())
 }

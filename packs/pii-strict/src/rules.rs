@@ -5,7 +5,7 @@
 //! rather than nested in a shared struct: strictness is declared per
 //! top-level parameter, and only flat booleans let a restrict-only layer
 //! switch a detector back on (`WhenTrue`) while being refused switching it
-//! off. The scanning code is shared ([`crate::walk::scan_args`] over the
+//! off. The scanning code is shared (`walk::scan_args` over the
 //! [`Kinds`] the switches select).
 
 use crate::detect::{Kind, Kinds};
@@ -81,7 +81,8 @@ impl Rule for PiiExternal {
 
     fn check(&self, req: &Request) -> Outcome {
         let action = &req.action;
-        if action.safety_class != SafetyClass::External || tool_matches(&self.allow_tools, &action.tool)
+        if action.safety_class != SafetyClass::External
+            || tool_matches(&self.allow_tools, &action.tool)
         {
             return Outcome::Pass;
         }
@@ -155,7 +156,9 @@ impl Rule for PiiWrite {
 
     fn check(&self, req: &Request) -> Outcome {
         let action = &req.action;
-        if action.safety_class != SafetyClass::Write || tool_matches(&self.allow_tools, &action.tool) {
+        if action.safety_class != SafetyClass::Write
+            || tool_matches(&self.allow_tools, &action.tool)
+        {
             return Outcome::Pass;
         }
         let kinds = detectors(self.emails, self.phones, self.cards, self.ibans, self.ssns);

@@ -31,21 +31,24 @@ pub(crate) fn is_payment(tools: &[String], req: &Request) -> bool {
     }
 }
 
-/// A counterparty or counterparty pattern in the form rules compare:
-/// trimmed, inner runs of whitespace collapsed to one space, lower case.
-pub(crate) fn normalize(text: &str) -> String {
-    text.split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_lowercase()
+/// Text with its whitespace tidied: trimmed, every inner run of whitespace
+/// (line breaks included) collapsed to one space.
+pub(crate) fn tidy(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// The request's counterparty as written by the runtime, and normalized;
-/// `None` when it is absent or blank.
-pub(crate) fn counterparty(req: &Request) -> Option<(&str, String)> {
-    let raw = req.action.counterparty.as_deref()?;
-    let norm = normalize(raw);
-    (!norm.is_empty()).then(|| (raw.trim(), norm))
+/// A counterparty or counterparty pattern in the form rules compare:
+/// [`tidy`], then lower case.
+pub(crate) fn normalize(text: &str) -> String {
+    tidy(text).to_lowercase()
+}
+
+/// The request's counterparty, tidied for showing in a reason, and
+/// normalized for comparing; `None` when it is absent or blank.
+pub(crate) fn counterparty(req: &Request) -> Option<(String, String)> {
+    let shown = tidy(req.action.counterparty.as_deref()?);
+    let norm = shown.to_lowercase();
+    (!norm.is_empty()).then_some((shown, norm))
 }
 
 /// The first of `patterns` (globs, compared after [`normalize`]) that

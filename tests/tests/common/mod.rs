@@ -2,10 +2,9 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::{Value, json};
-use std::sync::{Arc, OnceLock};
-use warden_host::{
-    Composition, CompositionSpec, Engine, EngineConfig, Isolation, Pack, Request,
-};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use warden_host::{Composition, CompositionSpec, Engine, EngineConfig, Isolation, Pack, Request};
 use warden_tests::pack_path;
 
 /// One engine for the whole test binary, with a short deadline so loops end fast.
@@ -20,8 +19,14 @@ pub fn engine() -> &'static Engine {
     })
 }
 
+/// A loaded pack; each pack is compiled once per test binary.
 pub fn pack(name: &str) -> Arc<Pack> {
-    engine().load_pack_file(pack_path(name)).unwrap()
+    static PACKS: OnceLock<Mutex<BTreeMap<String, Arc<Pack>>>> = OnceLock::new();
+    let mut packs = PACKS.get_or_init(Default::default).lock().unwrap();
+    packs
+        .entry(name.to_owned())
+        .or_insert_with(|| engine().load_pack_file(pack_path(name)).unwrap())
+        .clone()
 }
 
 pub fn compose(tenant: &str, packs: &[&str], spec: Value) -> Composition {

@@ -63,10 +63,7 @@ fn domain_valid(domain: &[u8]) -> bool {
     let mut labels = 0;
     let mut last: &[u8] = &[];
     for label in domain.split(|&c| c == b'.') {
-        if label.is_empty()
-            || label.len() > 63
-            || label.starts_with(b"-")
-            || label.ends_with(b"-")
+        if label.is_empty() || label.len() > 63 || label.starts_with(b"-") || label.ends_with(b"-")
         {
             return false;
         }
@@ -76,7 +73,9 @@ fn domain_valid(domain: &[u8]) -> bool {
     labels >= 2
         && last.len() >= 2
         && last.iter().all(u8::is_ascii_alphabetic)
-        && !FILE_EXTENSIONS.iter().any(|ext| last.eq_ignore_ascii_case(ext))
+        && !FILE_EXTENSIONS
+            .iter()
+            .any(|ext| last.eq_ignore_ascii_case(ext))
 }
 
 #[cfg(test)]
@@ -93,12 +92,19 @@ mod tests {
     #[test]
     fn finds_plain_and_decorated_addresses() {
         assert_eq!(emails("jane.doe@example.com"), vec!["jane.doe@example.com"]);
-        assert_eq!(emails("Jane <jane+news@mail.example.co.uk>"), vec!["jane+news@mail.example.co.uk"]);
-        assert_eq!(emails("mailto:first_last-1%x@sub-domain.example.org"), vec![
-            "first_last-1%x@sub-domain.example.org"
-        ]);
+        assert_eq!(
+            emails("Jane <jane+news@mail.example.co.uk>"),
+            vec!["jane+news@mail.example.co.uk"]
+        );
+        assert_eq!(
+            emails("mailto:first_last-1%x@sub-domain.example.org"),
+            vec!["first_last-1%x@sub-domain.example.org"]
+        );
         assert_eq!(emails("write to a@b.io."), vec!["a@b.io"]);
-        assert_eq!(emails("\"x@y.example.com\",\"z@w.de\""), vec!["x@y.example.com", "z@w.de"]);
+        assert_eq!(
+            emails("\"x@y.example.com\",\"z@w.de\""),
+            vec!["x@y.example.com", "z@w.de"]
+        );
         assert_eq!(emails("...jane@example.com"), vec!["jane@example.com"]);
     }
 

@@ -97,7 +97,9 @@ pub fn iban_valid(iban: &[u8]) -> bool {
         return false;
     };
     country_length([a, b]) == Some(iban.len())
-        && iban.iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        && iban
+            .iter()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
         && iban[2].is_ascii_digit()
         && iban[3].is_ascii_digit()
         && !matches!(&iban[2..4], b"00" | b"01" | b"99")
@@ -176,7 +178,11 @@ mod tests {
     #[test]
     fn the_country_table_is_sorted_and_sane() {
         assert!(COUNTRY_LENGTHS.windows(2).all(|w| w[0].0 < w[1].0));
-        assert!(COUNTRY_LENGTHS.iter().all(|(_, n)| (15..=MAX_LEN).contains(n)));
+        assert!(
+            COUNTRY_LENGTHS
+                .iter()
+                .all(|(_, n)| (15..=MAX_LEN).contains(n))
+        );
         assert_eq!(country_length(*b"DE"), Some(22));
         assert_eq!(country_length(*b"ZZ"), None);
     }

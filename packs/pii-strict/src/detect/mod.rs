@@ -3,16 +3,16 @@
 //! [`scan`] walks a string once, left to right, and tries every enabled
 //! detector at the positions where it can start:
 //!
-//! - at an `@`: an e-mail address around it ([`email`]);
+//! - at an `@`: an e-mail address around it (`email.rs`);
 //! - at the start of a token, on a digit, `+` or `(`: a number run, which is
 //!   then classified as a payment card, a US SSN or a phone number
-//!   ([`number`]);
-//! - at the start of a token, on an upper case letter: an IBAN ([`iban`]).
+//!   (`number.rs`);
+//! - at the start of a token, on an upper case letter: an IBAN (`iban.rs`).
 //!
 //! A token starts where the previous byte does not glue it to a longer
-//! identifier (see [`glues_left`]): `ord-4111…`, `v1.2.3`, `#1234`,
+//! identifier (see `glues_left`): `ord-4111…`, `v1.2.3`, `#1234`,
 //! `/users/1234…` and `x4111…` are never looked at as numbers. A candidate
-//! must also end at a clean boundary (see [`ends_clean`]).
+//! must also end at a clean boundary (see `ends_clean`).
 
 mod email;
 mod iban;
@@ -116,7 +116,10 @@ impl Match {
     /// IBAN, the last 2 digits of a phone number; nothing for e-mail
     /// addresses and SSNs. Empty when there is no hint.
     pub fn hint(&self, text: &str) -> String {
-        let span = text.as_bytes().get(self.start..self.end).unwrap_or_default();
+        let span = text
+            .as_bytes()
+            .get(self.start..self.end)
+            .unwrap_or_default();
         match self.kind {
             Kind::Email | Kind::Ssn => String::new(),
             Kind::Phone => format!("ending {}", tail(span, 2)),
@@ -153,28 +156,40 @@ pub fn scan(text: &str, kinds: Kinds, mut on_match: impl FnMut(Match) -> bool) -
     if kinds.is_empty() || b.len() < MIN_LEN {
         return true;
     }
-    let emails = kinds.contains(Kind::Email);
-    let numbers = kinds.intersects(Kinds::NUMERIC);
-    let ibans = kinds.contains(Kind::Iban);
+    let mut want = 0;
+    if kinds.contains(Kind::Email) {
+        want |= AT;
+    }
+    if kinds.intersects(Kinds::NUMERIC) {
+        want |= NUM;
+    }
+    if kinds.contains(Kind::Iban) {
+        want |= UPPER;
+    }
     let mut i = 0;
-    while i < b.len() {
-        let c = b[i];
-        if c == b'@' {
-            if emails && let Some((start, end)) = email::email_around(b, i) {
-                if !on_match(Match {
+    // Jump from one byte that can start a detector to the next: most bytes
+    // of ordinary text are lower case letters, spaces and punctuation.
+    while let Some(skip) = b[i..]
+        .iter()
+        .position(|&c| CLASS[usize::from(c)] & want != 0)
+    {
+        i += skip;
+        let class = CLASS[usize::from(b[i])];
+        let token_start = i == 0 || !glues_left(b[i - 1]);
+        if class == AT {
+            if let Some((start, end)) = email::email_around(b, i) {
+                let m = Match {
                     kind: Kind::Email,
                     start,
                     end,
-                }) {
+                };
+                if !on_match(m) {
                     return false;
                 }
                 i = end;
                 continue;
             }
-        } else if (c.is_ascii_digit() || c == b'+' || c == b'(')
-            && numbers
-            && (i == 0 || !glues_left(b[i - 1]))
-        {
+        } else if class == NUM && token_start {
             let (found, run_end) = number::number_at(b, i, kinds);
             if let Some(m) = found
                 && !on_match(m)
@@ -183,16 +198,16 @@ pub fn scan(text: &str, kinds: Kinds, mut on_match: impl FnMut(Match) -> bool) -
             }
             i = run_end.max(i + 1);
             continue;
-        } else if c.is_ascii_uppercase()
-            && ibans
-            && (i == 0 || !glues_left(b[i - 1]))
+        } else if class == UPPER
+            && token_start
             && let Some(end) = iban::iban_at(b, i)
         {
-            if !on_match(Match {
+            let m = Match {
                 kind: Kind::Iban,
                 start: i,
                 end,
-            }) {
+            };
+            if !on_match(m) {
                 return false;
             }
             i = end;
@@ -202,6 +217,31 @@ pub fn scan(text: &str, kinds: Kinds, mut on_match: impl FnMut(Match) -> bool) -
     }
     true
 }
+
+/// Byte classes: what a byte can start.
+const AT: u8 = 1;
+const NUM: u8 = 2;
+const UPPER: u8 = 4;
+
+/// The class of every byte: `@` starts an e-mail address, digits, `+` and
+/// `(` a number, upper case letters an IBAN.
+static CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    table[b'@' as usize] = AT;
+    table[b'+' as usize] = NUM;
+    table[b'(' as usize] = NUM;
+    let mut c = b'0';
+    while c <= b'9' {
+        table[c as usize] = NUM;
+        c += 1;
+    }
+    let mut c = b'A';
+    while c <= b'Z' {
+        table[c as usize] = UPPER;
+        c += 1;
+    }
+    table
+};
 
 /// Every match of the `kinds` in `text`.
 pub fn find_all(text: &str, kinds: Kinds) -> Vec<Match> {
@@ -256,7 +296,10 @@ mod tests {
         let text = "Mail jane.doe@example.com, call +44 20 7946 0958, card 4111 1111 1111 1111, \
                     IBAN DE89 3704 0044 0532 0130 00, SSN 123-45-6789.";
         let found = find_all(text, Kinds::ALL);
-        let spans: Vec<(Kind, &str)> = found.iter().map(|m| (m.kind, &text[m.start..m.end])).collect();
+        let spans: Vec<(Kind, &str)> = found
+            .iter()
+            .map(|m| (m.kind, &text[m.start..m.end]))
+            .collect();
         assert_eq!(
             spans,
             vec![
@@ -276,7 +319,10 @@ mod tests {
         assert_eq!(find_all(text, Kinds::only(Kind::Email)).len(), 1);
         assert!(find_all(text, Kinds::only(Kind::Phone)).is_empty());
         assert!(find_all(text, Kinds::NONE).is_empty());
-        assert!(!contains_any(text, Kinds::ALL.without(Kinds::only(Kind::Card).with(Kind::Email, true))));
+        assert!(!contains_any(
+            text,
+            Kinds::ALL.without(Kinds::only(Kind::Card).with(Kind::Email, true))
+        ));
     }
 
     #[test]
@@ -348,8 +394,14 @@ mod tests {
     #[test]
     fn hints_never_disclose_the_value() {
         let text = "4111 1111 1111 2234 / +1 555 123 4567 / GB82 WEST 1234 5698 7654 32 / 123-45-6789 / a.b@example.com";
-        let hints: Vec<String> = find_all(text, Kinds::ALL).iter().map(|m| m.hint(text)).collect();
-        assert_eq!(hints, vec!["ending 2234", "ending 67", "GB, ending 5432", "", ""]);
+        let hints: Vec<String> = find_all(text, Kinds::ALL)
+            .iter()
+            .map(|m| m.hint(text))
+            .collect();
+        assert_eq!(
+            hints,
+            vec!["ending 2234", "ending 67", "GB, ending 5432", "", ""]
+        );
     }
 
     #[test]

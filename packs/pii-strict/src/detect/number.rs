@@ -118,7 +118,8 @@ fn parse_run(b: &[u8], start: usize) -> Run {
         if open {
             if next.is_some_and(|c| c.is_ascii_digit()) {
                 sep = PAREN;
-            } else if matches!(next, Some(b' ' | b'-')) && after.is_some_and(|c| c.is_ascii_digit()) {
+            } else if matches!(next, Some(b' ' | b'-')) && after.is_some_and(|c| c.is_ascii_digit())
+            {
                 sep = PAREN;
                 j += 1;
             } else {
@@ -187,7 +188,9 @@ fn is_card(run: &Run, n: usize) -> bool {
     if n > 1 {
         let sep = groups[1].sep;
         let uniform = groups[1..].iter().all(|g| g.sep == sep);
-        if !uniform || !matches!(sep, b' ' | b'-') || groups.iter().any(|g| !(3..=6).contains(&g.len))
+        if !uniform
+            || !matches!(sep, b' ' | b'-')
+            || groups.iter().any(|g| !(3..=6).contains(&g.len))
         {
             return false;
         }
@@ -253,10 +256,9 @@ fn is_phone(run: &Run) -> bool {
     if groups.iter().any(|g| !(2..=8).contains(&g.len)) {
         return false;
     }
-    let plain: &[u8] = &[b' ', b'-', b'.'];
-    let seps = || groups[1..].iter().map(|g| g.sep).filter(|s| plain.contains(s));
-    let has_dot = seps().any(|s| s == b'.');
-    if has_dot && seps().any(|s| s != b'.') {
+    // Separators are ` `, `-`, `.`, PAREN or 0 (before a parenthesised group).
+    let has_dot = groups.iter().any(|g| g.sep == b'.');
+    if has_dot && groups.iter().any(|g| matches!(g.sep, b' ' | b'-')) {
         return false;
     }
     let first_paren = groups.get(1).is_some_and(|g| g.sep == PAREN);
@@ -357,8 +359,14 @@ mod tests {
 
     #[test]
     fn finds_a_card_followed_by_more_numbers() {
-        assert_eq!(found("4111 1111 1111 1111 12/27", Kind::Card), vec!["4111 1111 1111 1111"]);
-        assert_eq!(found("4111 1111 1111 1111 123", Kind::Card), vec!["4111 1111 1111 1111"]);
+        assert_eq!(
+            found("4111 1111 1111 1111 12/27", Kind::Card),
+            vec!["4111 1111 1111 1111"]
+        );
+        assert_eq!(
+            found("4111 1111 1111 1111 123", Kind::Card),
+            vec!["4111 1111 1111 1111"]
+        );
     }
 
     #[test]
@@ -401,7 +409,13 @@ mod tests {
             let text = format!("call {phone}, thanks");
             assert_eq!(found(&text, Kind::Phone), vec![phone], "{phone}");
         }
-        for text in ["+1234567", "+0123456789", "+1234567890123456", "0044207946095", "0004 1234 5678"] {
+        for text in [
+            "+1234567",
+            "+0123456789",
+            "+1234567890123456",
+            "0044207946095",
+            "0004 1234 5678",
+        ] {
             assert!(found(text, Kind::Phone).is_empty(), "{text}");
         }
     }

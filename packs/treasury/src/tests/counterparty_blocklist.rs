@@ -28,7 +28,7 @@ fn a_blocked_counterparty_is_denied_whatever_its_case_and_spacing() {
     let f = expect(RULE, Verdict::Deny, &req, &s);
     assert_eq!(
         f.reason,
-        "counterparty `evil   CORP` is blocked (matches blocklist entry `Evil Corp`)"
+        "counterparty `evil CORP` is blocked (matches blocklist entry `Evil Corp`)"
     );
 }
 
@@ -98,4 +98,12 @@ fn bad_params_name_the_rule_and_the_field() {
         e.contains("`counterparty-blocklist`") && e.contains("blocklist"),
         "{e}"
     );
+}
+
+#[test]
+fn line_breaks_in_a_counterparty_cannot_break_up_the_reason() {
+    let s = blocking(json!(["Evil Corp"]));
+    let req = pay(100, "EUR").counterparty("Evil\nCorp").build();
+    let f = expect(RULE, Verdict::Deny, &req, &s);
+    assert!(!f.reason.contains('\n'), "{}", f.reason);
 }

@@ -208,3 +208,30 @@ fn evaluating_with_bad_params_is_an_error_not_a_pass() {
     let e = PACK.evaluate(&req, &[bad]).unwrap_err();
     assert!(e.contains("`amount-limit`") && e.contains("max"), "{e}");
 }
+
+#[test]
+fn the_readme_example_settings_are_valid_and_do_what_they_say() {
+    let readme = include_str!("../../README.md");
+    let section = readme.find("## Example settings").unwrap();
+    let start = section + readme[section..].find("```json\n").unwrap() + "```json\n".len();
+    let end = start + readme[start..].find("```").unwrap();
+    let layers: Vec<Value> = serde_json::from_str(&readme[start..end]).unwrap();
+    let example: Vec<RuleSettings> = layers
+        .iter()
+        .map(|l| RuleSettings {
+            rule: l["rule"].as_str().unwrap().to_owned(),
+            enabled: l["enabled"].as_bool().unwrap(),
+            params: l["params"].to_string(),
+        })
+        .collect();
+    assert_eq!(example.len(), IDS.len());
+    assert_eq!(PACK.check_settings(&example), Ok(()));
+    let req = RequestBuilder::new("payments.pay_invoice", SafetyClass::Financial)
+        .amount(700_000, "JPY")
+        .counterparty("ACME GmbH")
+        .build();
+    let findings = PACK.evaluate(&req, &example).unwrap();
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert_eq!(findings[0].rule, "approval-threshold");
+    assert_eq!(findings[0].route.as_deref(), Some("treasury-desk"));
+}
