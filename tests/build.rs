@@ -10,6 +10,7 @@ const PACKS: &[(&str, &str)] = &[
     ("treasury", "treasury"),
     ("pii-strict", "pii_strict"),
     ("external-tools-untrusted", "external_tools_untrusted"),
+    ("no-friday-deploys", "no_friday_deploys"),
     ("fixture-hostile", "fixture_hostile"),
     ("fixture-clock-user", "fixture_clock_user"),
     ("fixture-dup-rules", "fixture_dup_rules"),

@@ -145,25 +145,33 @@ impl<'de> Deserialize<'de> for Amount {
 /// Matches `text` against a glob `pattern`: `*` matches any run of
 /// characters, `?` exactly one; everything else matches itself.
 pub fn glob_match(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    // Iterative matching with one backtrack point; byte offsets into both
+    // strings, advancing by whole characters. No allocation.
+    let (p, t) = (pattern, text);
     let (mut pi, mut ti) = (0usize, 0usize);
     let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
+    while let Some(tc) = t[ti..].chars().next() {
+        match p[pi..].chars().next() {
+            Some('*') => {
+                pi += 1;
+                star = Some((pi, ti));
+            }
+            Some(pc) if pc == '?' || pc == tc => {
+                pi += pc.len_utf8();
+                ti += tc.len_utf8();
+            }
+            _ => match star {
+                Some((sp, st)) => {
+                    let skipped = t[st..].chars().next().map_or(1, char::len_utf8);
+                    pi = sp;
+                    ti = st + skipped;
+                    star = Some((sp, ti));
+                }
+                None => return false,
+            },
         }
     }
-    p[pi..].iter().all(|&c| c == '*')
+    p[pi..].chars().all(|c| c == '*')
 }
 
 /// Whether `tool` matches any of the glob `patterns` (`payments.*`).
@@ -304,6 +312,11 @@ mod tests {
         assert!(glob_match("*", ""));
         assert!(glob_match("exact", "exact"));
         assert!(!glob_match("exact", "exactly"));
+        assert!(glob_match("é*ü", "éxyzü"));
+        assert!(glob_match("?ü", "éü"));
+        assert!(!glob_match("a*b*c", "aXbY"));
+        assert!(glob_match("a*b*c", "aXbYc"));
+        assert!(glob_match("**", "anything"));
     }
 
     #[test]

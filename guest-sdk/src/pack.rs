@@ -121,7 +121,8 @@ fn check_erased<R: Rule>(params: &dyn Any, req: &Request) -> Outcome {
 /// Parsed parameters of one rule, kept with the text they came from so that a
 /// reused instance does not parse the same settings on every call.
 struct CachedParams {
-    text: String,
+    /// The parameter text, or `None` for the rule's defaults.
+    text: Option<String>,
     value: Box<dyn Any>,
 }
 
@@ -232,20 +233,16 @@ impl PackDef {
                 if !enabled {
                     continue;
                 }
-                let default_text;
-                let text = match setting {
-                    Some(s) => s.params.as_str(),
-                    None => {
-                        default_text = (rule.default_params)();
-                        default_text.as_str()
-                    }
-                };
+                let text = setting.map(|s| s.params.as_str());
                 let slot = &mut cache[idx];
-                let fresh = !matches!(slot, Some(c) if c.text == text);
+                let fresh = !matches!(slot, Some(c) if c.text.as_deref() == text);
                 if fresh {
-                    let value = (rule.parse)(text)?;
+                    let value = match text {
+                        Some(t) => (rule.parse)(t)?,
+                        None => (rule.parse)(&(rule.default_params)())?,
+                    };
                     *slot = Some(CachedParams {
-                        text: text.to_owned(),
+                        text: text.map(str::to_owned),
                         value,
                     });
                 }
@@ -263,5 +260,94 @@ impl PackDef {
     /// Evaluates a request with every rule at its defaults.
     pub fn evaluate_defaults(&self, req: &Request) -> Result<Vec<Finding>, String> {
         self.evaluate(req, &[])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{RequestBuilder, disabled, settings};
+    use crate::types::{SafetyClass, Verdict};
+    use serde::Deserialize;
+    use serde_json::json;
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    struct MaxLen {
+        max: usize,
+    }
+
+    impl Default for MaxLen {
+        fn default() -> Self {
+            MaxLen { max: 3 }
+        }
+    }
+
+    impl Rule for MaxLen {
+        const ID: &'static str = "max-len";
+        const SUMMARY: &'static str = "Deny tool names longer than max";
+        const STRICTNESS: &'static [(&'static str, Strictness)] = &[("max", Strictness::Lower)];
+        fn check(&self, req: &Request) -> Outcome {
+            if req.action.tool.len() > self.max {
+                Outcome::deny(format!("longer than {}", self.max)).route("ops")
+            } else {
+                Outcome::Pass
+            }
+        }
+    }
+
+    static PACK: PackDef = PackDef::new("t", "1.2.3", "test", &[RuleEntry::of::<MaxLen>()]);
+
+    fn tool(name: &str) -> Request {
+        RequestBuilder::new(name, SafetyClass::Write).build()
+    }
+
+    #[test]
+    fn info_is_derived_from_the_rules() {
+        let info = PACK.info();
+        assert_eq!((info.name.as_str(), info.version.as_str()), ("t", "1.2.3"));
+        assert_eq!(info.rules[0].id, "max-len");
+        assert_eq!(info.rules[0].default_params, r#"{"max":3}"#);
+        assert_eq!(
+            info.rules[0].strictness,
+            vec![("max".to_owned(), Strictness::Lower)]
+        );
+    }
+
+    #[test]
+    fn settings_change_results_even_with_the_params_cache() {
+        let f = PACK.evaluate_defaults(&tool("abcd")).unwrap();
+        assert_eq!(f[0].verdict, Verdict::Deny);
+        assert_eq!(f[0].route.as_deref(), Some("ops"));
+        let wide = [settings("max-len", json!({"max": 10}))];
+        assert!(PACK.evaluate(&tool("abcd"), &wide).unwrap().is_empty());
+        assert_eq!(PACK.evaluate_defaults(&tool("abcd")).unwrap().len(), 1);
+        assert!(
+            PACK.evaluate(&tool("abcd"), &[disabled("max-len")])
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn bad_settings_name_the_rule_and_field() {
+        let bad = [settings("max-len", json!({"max": "three"}))];
+        let err = PACK.check_settings(&bad).unwrap_err();
+        assert!(
+            err.starts_with("rule `max-len`: parameter `max`: invalid type"),
+            "{err}"
+        );
+        let err = PACK.evaluate(&tool("a"), &bad).unwrap_err();
+        assert!(err.contains("parameter `max`"), "{err}");
+        let unknown = [settings("max-len", json!({"maximum": 1}))];
+        assert!(
+            PACK.check_settings(&unknown)
+                .unwrap_err()
+                .contains("unknown field `maximum`")
+        );
+        let err = PACK
+            .check_settings(&[settings("nope", json!({}))])
+            .unwrap_err();
+        assert_eq!(err, "unknown rule `nope`");
     }
 }

@@ -220,21 +220,15 @@ impl Composition {
         let mut findings = Vec::new();
         let mut runs = Vec::with_capacity(self.slots.len());
         if req.tenant != self.tenant {
-            findings.push(FindingRecord {
-                pack: "warden".to_owned(),
-                version: env!("CARGO_PKG_VERSION").to_owned(),
-                digest: String::new(),
-                rule: "warden:tenant-mismatch".to_owned(),
-                verdict: Verdict::Deny,
-                pack_verdict: None,
-                verdict_by: None,
-                reason: format!(
+            findings.push(host_denial(
+                "warden:tenant-mismatch",
+                format!(
                     "request for tenant `{}` sent to the composition of tenant `{}`",
                     req.tenant, self.tenant
                 ),
-                route: None,
-                fail_closed: true,
-            });
+            ));
+        } else if let Err(e) = req.validate() {
+            findings.push(host_denial("warden:invalid-request", e.to_string()));
         } else {
             let wit_req = req.to_wit();
             for slot in &self.slots {
@@ -414,6 +408,22 @@ impl Composition {
             route: None,
             fail_closed: true,
         }
+    }
+}
+
+/// A deny finding made by the host itself, before any pack ran.
+fn host_denial(rule: &str, reason: String) -> FindingRecord {
+    FindingRecord {
+        pack: "warden".to_owned(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        digest: String::new(),
+        rule: rule.to_owned(),
+        verdict: Verdict::Deny,
+        pack_verdict: None,
+        verdict_by: None,
+        reason,
+        route: None,
+        fail_closed: true,
     }
 }
 

@@ -96,7 +96,27 @@ pub struct Request {
 impl Request {
     /// Parses a request from JSON; errors name the offending field.
     pub fn from_json(text: &str) -> Result<Request, InputError> {
-        parse_json("request", text)
+        let req: Request = parse_json("request", text)?;
+        req.validate()?;
+        Ok(req)
+    }
+
+    /// Checks what serde cannot: the currency is an ISO 4217 code (three
+    /// upper case ASCII letters), so packs never see `"EUR "` or `"eur"`.
+    pub fn validate(&self) -> Result<(), InputError> {
+        if let Some(m) = &self.action.amount
+            && (m.currency.len() != 3 || !m.currency.bytes().all(|b| b.is_ascii_uppercase()))
+        {
+            return Err(InputError::Field {
+                what: "request",
+                field: "action.amount.currency".to_owned(),
+                message: format!(
+                    "`{}` is not an ISO 4217 currency code (three upper case letters)",
+                    m.currency
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// The request in the WIT shape, with `args` and `context` as JSON text.
@@ -204,6 +224,20 @@ mod tests {
         assert!(
             matches!(err, Err(InputError::Field { ref message, .. }) if message.contains("unknown field `admin`"))
         );
+    }
+
+    #[test]
+    fn currencies_must_be_iso_codes() {
+        for bad in ["EUR ", " EUR", "eur", "EURO", ""] {
+            let text = format!(
+                r#"{{"id":"r","tenant":"t","principal":{{"agent":"a"}},"action":{{"tool":"x","safety_class":"financial","amount":{{"minor_units":1,"currency":"{bad}"}}}}}}"#
+            );
+            let err = Request::from_json(&text);
+            assert!(
+                matches!(err, Err(InputError::Field { ref field, .. }) if field == "action.amount.currency"),
+                "{bad:?}: {err:?}"
+            );
+        }
     }
 
     #[test]

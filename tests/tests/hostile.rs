@@ -155,3 +155,18 @@ fn many_threads_evaluate_one_composition_with_hostile_requests_interleaved() {
         h.join().unwrap();
     }
 }
+
+#[test]
+fn a_malformed_currency_built_in_code_is_denied_before_any_pack_runs() {
+    let c = compose("acme", &["hostile"], with_isolation(Isolation::Fresh));
+    let mut req = request("fine", "financial", json!({}));
+    req.action.amount = Some(warden_host::Money {
+        minor_units: 200_000_000,
+        currency: "EUR ".to_owned(),
+    });
+    let d = c.evaluate(&req);
+    assert_eq!(d.verdict, Verdict::Deny);
+    assert_eq!(d.explanation.findings[0].rule, "warden:invalid-request");
+    assert!(d.explanation.packs.is_empty(), "no pack ran");
+    assert!(d.reason.contains("`EUR `"), "{}", d.reason);
+}

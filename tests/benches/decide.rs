@@ -1,0 +1,901 @@
+//! Decision latency of warden against `cedar-policy` and `regorus` (Rego) on
+//! the same requests, and the cost of compiling, loading from the artifact
+//! cache and instantiating a pack.
+//!
+//! Run with `cargo bench -p warden-tests --bench decide -- --noplot`; see
+//! `BENCHMARKS.md` at the repository root for results and how to read them.
+//!
+//! Benchmark ids are `<group>/<variant>/<request>`:
+//!
+//! - `decide/warden-1pack-{fresh,reuse}-{parsed,json}`: the treasury pack
+//!   alone; `-parsed` evaluates a pre-parsed [`Request`], `-json` includes
+//!   [`Request::from_json`].
+//! - `decide/warden-3pack-…`: the three built-in packs composed.
+//! - `decide/warden-equiv-…`: treasury and external-tools-untrusted with
+//!   `url-domain-allowlist` switched off: exactly the rules the Cedar and
+//!   Rego policies below express (no PII or URL scanning).
+//! - `decide/cedar-{prebuilt,json}`, `decide/regorus-{prebuilt,json}`: the
+//!   peers; `-json` includes building their request from the same JSON text.
+//! - `steps/…`: sub-steps (parsing alone, building the Cedar request alone).
+//! - `pack/…`: compile, cached load, and per-decision instance cost.
+//!
+//! Every variant is checked against the expected verdict of every request
+//! before timing, and the peers are checked to agree with warden on a wider
+//! set of requests, so the comparison is between equivalent policies.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use criterion::{BenchmarkId, Criterion};
+use serde_json::{Value, json};
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use warden_host::{Composition, CompositionSpec, Engine, EngineConfig, Pack, Request, Verdict};
+
+const TENANT: &str = "acme";
+
+/// One benchmark request: its JSON as a runtime sends it and the verdict every
+/// engine must reach.
+struct Case {
+    name: &'static str,
+    json: &'static str,
+    verdict: Verdict,
+    /// Payment requests are also run against the treasury pack alone.
+    payment: bool,
+}
+
+const CASES: &[Case] = &[
+    Case {
+        name: "pay-allow",
+        json: r#"{"id":"req-1001","tenant":"acme","principal":{"agent":"billing-bot","on_behalf_of":"alice@acme.example","roles":["finance","ap-clerk"]},"action":{"tool":"payments.pay_invoice","safety_class":"financial","amount":{"minor_units":25000,"currency":"EUR"},"counterparty":"ACME GmbH","tags":[],"args":{"invoice":"INV-2024-0042","due":"2024-07-01","memo":"March hosting"}},"context":{"conversation":"c-42","turn":7}}"#,
+        verdict: Verdict::Allow,
+        payment: true,
+    },
+    Case {
+        name: "pay-deny",
+        json: r#"{"id":"req-1002","tenant":"acme","principal":{"agent":"billing-bot","on_behalf_of":"alice@acme.example","roles":["finance","ap-clerk"]},"action":{"tool":"payments.pay_invoice","safety_class":"financial","amount":{"minor_units":1250000,"currency":"EUR"},"counterparty":"ACME GmbH","tags":[],"args":{"invoice":"INV-2024-0043","due":"2024-07-01","memo":"Annual licence"}},"context":{"conversation":"c-42","turn":8}}"#,
+        verdict: Verdict::Deny,
+        payment: true,
+    },
+    Case {
+        name: "pay-escalate",
+        json: r#"{"id":"req-1003","tenant":"acme","principal":{"agent":"billing-bot","on_behalf_of":"alice@acme.example","roles":["finance","ap-clerk"]},"action":{"tool":"payments.pay_invoice","safety_class":"financial","amount":{"minor_units":250000,"currency":"EUR"},"counterparty":"ACME GmbH","tags":[],"args":{"invoice":"INV-2024-0044","due":"2024-07-01","memo":"Q3 consulting"}},"context":{"conversation":"c-42","turn":9}}"#,
+        verdict: Verdict::Escalate,
+        payment: true,
+    },
+    Case {
+        name: "tool-allow",
+        json: r#"{"id":"req-2001","tenant":"acme","principal":{"agent":"research-bot","roles":["analyst"]},"action":{"tool":"search.web","safety_class":"external","tags":[],"args":{"query":"eu vat rates for software services","max_results":5}},"context":{"conversation":"c-77","turn":2}}"#,
+        verdict: Verdict::Allow,
+        payment: false,
+    },
+    Case {
+        name: "tool-deny",
+        json: r#"{"id":"req-2002","tenant":"acme","principal":{"agent":"support-bot","roles":["support"]},"action":{"tool":"email.send","safety_class":"external","tags":[],"args":{"template":"invoice-reminder","customer_id":"cust-0042","locale":"de-DE"}},"context":{"conversation":"c-78","turn":4}}"#,
+        verdict: Verdict::Deny,
+        payment: false,
+    },
+    Case {
+        name: "tool-escalate",
+        json: r#"{"id":"req-2003","tenant":"acme","principal":{"agent":"ops-bot","roles":["dba"]},"action":{"tool":"db.delete_rows","safety_class":"destructive","tags":[],"args":{"table":"staging_imports","filter":"batch_id = 17"}},"context":{"conversation":"c-79","turn":1}}"#,
+        verdict: Verdict::Escalate,
+        payment: false,
+    },
+];
+
+/// Actions on which warden (the equivalent composition), Cedar and Rego must
+/// agree before anything is timed: every rule of the subset, both ways, and
+/// the edges (at a limit, one cent over, refunds, case and whitespace).
+const AGREEMENT: &[(&str, Verdict)] = &[
+    (
+        r#""tool":"payments.pay","safety_class":"financial","amount":{"minor_units":1000000,"currency":"EUR"}"#,
+        Verdict::Escalate,
+    ),
+    (
+        r#""tool":"payments.pay","safety_class":"financial","amount":{"minor_units":1000001,"currency":"EUR"}"#,
+        Verdict::Deny,
+    ),
+    (
+        r#""tool":"payments.pay","safety_class":"financial","amount":{"minor_units":100000,"currency":"EUR"}"#,
+        Verdict::Allow,
+    ),
+    (
+        r#""tool":"payments.pay","safety_class":"financial","amount":{"minor_units":100001,"currency":"EUR"}"#,
+        Verdict::Escalate,
+    ),
+    (
+        r#""tool":"shop.refund_order","safety_class":"write","amount":{"minor_units":-100001,"currency":"EUR"}"#,
+        Verdict::Escalate,
+    ),
+    (
+        r#""tool":"shop.refund_order","safety_class":"write","amount":{"minor_units":-500,"currency":"EUR"}"#,
+        Verdict::Allow,
+    ),
+    (
+        r#""tool":"payments.pay","safety_class":"financial","amount":{"minor_units":-500,"currency":"EUR"}"#,
+        Verdict::Deny,
+    ),
+    (
+        r#""tool":"payments.pay","safety_class":"financial","amount":{"minor_units":0,"currency":"EUR"}"#,
+        Verdict::Deny,
+    ),
+    (
+        r#""tool":"payments.pay","safety_class":"financial""#,
+        Verdict::Deny,
+    ),
+    (
+        r#""tool":"treasury.get_balance","safety_class":"read-only""#,
+        Verdict::Allow,
+    ),
+    (
+        r#""tool":"drive.transfer_ownership","safety_class":"write""#,
+        Verdict::Deny,
+    ),
+    (
+        r#""tool":"crm.update","safety_class":"write""#,
+        Verdict::Allow,
+    ),
+    (
+        r#""tool":"payments.pay","safety_class":"financial","amount":{"minor_units":80000,"currency":"GBP"}"#,
+        Verdict::Allow,
+    ),
+    (
+        r#""tool":"payments.pay","safety_class":"financial","amount":{"minor_units":500,"currency":"JPY"}"#,
+        Verdict::Deny,
+    ),
+    (
+        r#""tool":"payments.pay","safety_class":"financial","amount":{"minor_units":900000,"currency":"GBP"}"#,
+        Verdict::Deny,
+    ),
+    (
+        r#""tool":"payments.pay","safety_class":"financial","amount":{"minor_units":500,"currency":"EUR"},"counterparty":"  evil   CORP ""#,
+        Verdict::Deny,
+    ),
+    (
+        r#""tool":"payments.pay","safety_class":"financial","amount":{"minor_units":500,"currency":"EUR"},"counterparty":"Evil Corporation""#,
+        Verdict::Allow,
+    ),
+    (
+        r#""tool":"payments.pay","safety_class":"financial","amount":{"minor_units":500,"currency":"EUR"},"counterparty":"Globex Sanctioned Ltd""#,
+        Verdict::Deny,
+    ),
+    (
+        r#""tool":"payments.pay","safety_class":"financial","amount":{"minor_units":500,"currency":"EUR"},"counterparty":"   ""#,
+        Verdict::Allow,
+    ),
+    (
+        r#""tool":"payments.pay","safety_class":"financial","amount":{"minor_units":500,"currency":"EUR"},"tags":["Untrusted"]"#,
+        Verdict::Deny,
+    ),
+    (
+        r#""tool":"crm.update","safety_class":"write","tags":["untrusted-input"]"#,
+        Verdict::Deny,
+    ),
+    (
+        r#""tool":"crm.lookup","safety_class":"read-only","tags":["untrusted-input"]"#,
+        Verdict::Allow,
+    ),
+    (
+        r#""tool":"http.get","safety_class":"external""#,
+        Verdict::Allow,
+    ),
+    (
+        r#""tool":"search.news","safety_class":"external""#,
+        Verdict::Allow,
+    ),
+    (
+        r#""tool":"http.post","safety_class":"external""#,
+        Verdict::Deny,
+    ),
+    (
+        r#""tool":"db.drop_table","safety_class":"destructive""#,
+        Verdict::Escalate,
+    ),
+    (
+        r#""tool":"db.drop_table","safety_class":"destructive","tags":["untrusted"]"#,
+        Verdict::Deny,
+    ),
+];
+
+/// An agreement action wrapped into a request.
+fn agreement_request(action: &str) -> String {
+    format!(
+        r#"{{"id":"agree","tenant":"{TENANT}","principal":{{"agent":"a"}},"action":{{{action}}}}}"#
+    )
+}
+
+// ---------------------------------------------------------------- warden ---
+
+fn engine() -> Engine {
+    Engine::new().expect("engine")
+}
+
+fn load(engine: &Engine, names: &[&str]) -> Vec<Arc<Pack>> {
+    names
+        .iter()
+        .map(|n| engine.load_pack_file(warden_tests::pack_path(n)).expect(n))
+        .collect()
+}
+
+/// A composition of `packs` with the benchmark settings: default effect
+/// `allow` (so a request no rule objects to is allowed, as in Cedar and Rego),
+/// a counterparty blocklist, and `url-domain-allowlist` off when `no_urls`.
+fn compose(packs: Vec<Arc<Pack>>, isolation: &str, no_urls: bool) -> Composition {
+    let mut layer = serde_json::Map::new();
+    for p in &packs {
+        match p.name() {
+            "treasury" => {
+                layer.insert(
+                    "treasury".into(),
+                    json!({"counterparty-blocklist": {"params": {"blocked": ["Evil Corp", "*sanctioned*"]}}}),
+                );
+            }
+            "external-tools-untrusted" if no_urls => {
+                layer.insert(
+                    "external-tools-untrusted".into(),
+                    json!({"url-domain-allowlist": {"enabled": false}}),
+                );
+            }
+            _ => {}
+        }
+    }
+    let spec = json!({
+        "default_effect": "allow",
+        "isolation": isolation,
+        "layers": [{"name": "fleet", "packs": layer}],
+    });
+    let spec = CompositionSpec::from_json(&spec.to_string()).expect("spec");
+    Composition::build(TENANT, packs, &spec).expect("composition")
+}
+
+// ----------------------------------------------------------------- cedar ---
+
+mod cedar {
+    use cedar_policy::{
+        Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid,
+        PolicySet, Request, RestrictedExpression,
+    };
+    use serde_json::Value;
+    use std::collections::{HashMap, HashSet};
+    use std::str::FromStr;
+    use warden_host::Verdict;
+
+    /// Whether the request is a payment (treasury's default `tools`). Cedar
+    /// has no functions, so every treasury policy repeats it.
+    const IS_PAYMENT: &str = r#"(context.safety_class == "financial" || (context.safety_class != "read-only" && (context.tool like "payments.*" || context.tool like "treasury.*" || context.tool like "*.pay*" || context.tool like "*.transfer*" || context.tool like "*.refund*")))"#;
+
+    /// The treasury rules (with the benchmark blocklist) and the tool/tag
+    /// rules of external-tools-untrusted. Cedar has only permit and forbid:
+    /// everything is permitted (warden's default effect `allow`), every rule
+    /// is a `forbid` annotated with `@effect("deny")` or
+    /// `@effect("escalate")`, and a forbidden request is a deny when any
+    /// satisfied forbid says `deny`, else an escalation.
+    ///
+    /// Normalisation that Cedar cannot express (trim/collapse/lower-case the
+    /// counterparty, upper-case the currency, lower-case tags) is done while
+    /// building the request, see [`build`].
+    const POLICIES: &str = r#"
+@id("default-allow")
+permit (principal, action, resource);
+
+@id("amount-limit") @effect("deny")
+forbid (principal, action, resource)
+when { IS_PAYMENT && context has amount && (
+  (context.amount.currency == "EUR" && (context.amount.minor_units > 1000000 || context.amount.minor_units < -1000000)) ||
+  (context.amount.currency == "USD" && (context.amount.minor_units > 1000000 || context.amount.minor_units < -1000000)) ||
+  (context.amount.currency == "GBP" && (context.amount.minor_units > 800000 || context.amount.minor_units < -800000)) ||
+  (context.amount.currency == "CHF" && (context.amount.minor_units > 1000000 || context.amount.minor_units < -1000000))) };
+
+@id("amount-limit/unknown-currency") @effect("escalate") @route("finance")
+forbid (principal, action, resource)
+when { IS_PAYMENT && context has amount && !(["EUR", "USD", "GBP", "CHF"].contains(context.amount.currency)) };
+
+@id("approval-threshold") @effect("escalate") @route("finance")
+forbid (principal, action, resource)
+when { IS_PAYMENT && context has amount && (
+  (context.amount.currency == "EUR" && (context.amount.minor_units > 100000 || context.amount.minor_units < -100000)) ||
+  (context.amount.currency == "USD" && (context.amount.minor_units > 100000 || context.amount.minor_units < -100000)) ||
+  (context.amount.currency == "GBP" && (context.amount.minor_units > 80000 || context.amount.minor_units < -80000)) ||
+  (context.amount.currency == "CHF" && (context.amount.minor_units > 100000 || context.amount.minor_units < -100000))) };
+
+@id("counterparty-blocklist") @effect("deny")
+forbid (principal, action, resource)
+when { IS_PAYMENT && context has counterparty && (context.counterparty == "evil corp" || context.counterparty like "*sanctioned*") };
+
+@id("currency-allowlist") @effect("deny")
+forbid (principal, action, resource)
+when { IS_PAYMENT && context has amount && !(["EUR", "USD", "GBP", "CHF"].contains(context.amount.currency)) };
+
+@id("non-positive-amount") @effect("deny")
+forbid (principal, action, resource)
+when { IS_PAYMENT && (!(context has amount) || (context.amount.minor_units <= 0 && !(context.tool like "*.refund*"))) };
+
+@id("external-tool-allowlist") @effect("deny")
+forbid (principal, action, resource)
+when { context.safety_class == "external" && !(context.tool == "http.get" || context.tool like "search.*") };
+
+@id("escalate-destructive") @effect("escalate") @route("security")
+forbid (principal, action, resource)
+when { context.safety_class == "destructive" };
+
+@id("untrusted-input") @effect("deny")
+forbid (principal, action, resource)
+when { ["write", "destructive", "financial", "external"].contains(context.safety_class) && context.tags.containsAny(["untrusted-input", "untrusted"]) };
+"#;
+
+    /// The parsed policies and the names requests are built from.
+    pub struct Peer {
+        pub policies: PolicySet,
+        authorizer: Authorizer,
+        agent: EntityTypeName,
+        tool: EntityTypeName,
+        action: EntityUid,
+    }
+
+    impl Peer {
+        pub fn new() -> Peer {
+            let policies: PolicySet = POLICIES
+                .replace("IS_PAYMENT", IS_PAYMENT)
+                .parse()
+                .expect("cedar policies");
+            Peer {
+                policies,
+                authorizer: Authorizer::new(),
+                agent: EntityTypeName::from_str("Agent").expect("type"),
+                tool: EntityTypeName::from_str("Tool").expect("type"),
+                action: EntityUid::from_str(r#"Action::"call""#).expect("action"),
+            }
+        }
+
+        /// A Cedar request and its entities from a warden request's JSON:
+        /// principal `Agent::"<agent>"` (an entity with `roles` and
+        /// `on_behalf_of`), action `Action::"call"`, resource
+        /// `Tool::"<tool>"`, and the fields the policies read in the context.
+        pub fn build(&self, json: &str) -> (Request, Entities) {
+            let doc: Value = serde_json::from_str(json).expect("json");
+            self.build_value(&doc)
+        }
+
+        pub fn build_value(&self, doc: &Value) -> (Request, Entities) {
+            let p = &doc["principal"];
+            let a = &doc["action"];
+            let agent = EntityUid::from_type_name_and_id(
+                self.agent.clone(),
+                EntityId::new(p["agent"].as_str().unwrap_or_default()),
+            );
+            let mut attrs = HashMap::with_capacity(2);
+            let roles = p["roles"].as_array().map(Vec::as_slice).unwrap_or_default();
+            attrs.insert(
+                "roles".to_owned(),
+                RestrictedExpression::new_set(
+                    roles
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(|r| RestrictedExpression::new_string(r.to_owned())),
+                ),
+            );
+            if let Some(obo) = p["on_behalf_of"].as_str() {
+                attrs.insert(
+                    "on_behalf_of".to_owned(),
+                    RestrictedExpression::new_string(obo.to_owned()),
+                );
+            }
+            let principal = Entity::new(agent.clone(), attrs, HashSet::new()).expect("entity");
+            let tool = a["tool"].as_str().unwrap_or_default();
+            let resource = EntityUid::from_type_name_and_id(self.tool.clone(), EntityId::new(tool));
+            let mut ctx = Vec::with_capacity(5);
+            ctx.push((
+                "tool".to_owned(),
+                RestrictedExpression::new_string(tool.to_owned()),
+            ));
+            ctx.push((
+                "safety_class".to_owned(),
+                RestrictedExpression::new_string(
+                    a["safety_class"].as_str().unwrap_or_default().to_owned(),
+                ),
+            ));
+            if let Some(m) = a.get("amount").filter(|m| m.is_object()) {
+                let amount = RestrictedExpression::new_record([
+                    (
+                        "minor_units".to_owned(),
+                        RestrictedExpression::new_long(m["minor_units"].as_i64().unwrap_or(0)),
+                    ),
+                    (
+                        "currency".to_owned(),
+                        RestrictedExpression::new_string(
+                            m["currency"]
+                                .as_str()
+                                .unwrap_or_default()
+                                .trim()
+                                .to_ascii_uppercase(),
+                        ),
+                    ),
+                ])
+                .expect("record");
+                ctx.push(("amount".to_owned(), amount));
+            }
+            if let Some(cp) = a["counterparty"].as_str() {
+                let norm = cp
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .to_lowercase();
+                if !norm.is_empty() {
+                    ctx.push((
+                        "counterparty".to_owned(),
+                        RestrictedExpression::new_string(norm),
+                    ));
+                }
+            }
+            let tags = a["tags"].as_array().map(Vec::as_slice).unwrap_or_default();
+            ctx.push((
+                "tags".to_owned(),
+                RestrictedExpression::new_set(
+                    tags.iter()
+                        .filter_map(Value::as_str)
+                        .map(|t| RestrictedExpression::new_string(t.to_ascii_lowercase())),
+                ),
+            ));
+            let context = Context::from_pairs(ctx).expect("context");
+            let request =
+                Request::new(agent, self.action.clone(), resource, context, None).expect("request");
+            let entities = Entities::from_entities([principal], None).expect("entities");
+            (request, entities)
+        }
+
+        /// Authorizes and maps Cedar's answer to warden's verdicts.
+        pub fn decide(&self, request: &Request, entities: &Entities) -> Verdict {
+            let response = self
+                .authorizer
+                .is_authorized(request, &self.policies, entities);
+            if response.diagnostics().errors().next().is_some() {
+                return Verdict::Deny; // fail closed, like warden
+            }
+            match response.decision() {
+                Decision::Allow => Verdict::Allow,
+                Decision::Deny => {
+                    let mut verdict = Verdict::Deny;
+                    for id in response.diagnostics().reason() {
+                        match self.policies.annotation(id, "effect") {
+                            Some("deny") => return Verdict::Deny,
+                            Some("escalate") => verdict = Verdict::Escalate,
+                            _ => {}
+                        }
+                    }
+                    verdict
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- regorus ---
+
+/// The same rules in Rego. Rego has functions and data, so the rule
+/// parameters are data and tool patterns are matched with `glob.match`;
+/// normalisation happens in the policy. Findings carry a reason, as warden's
+/// do.
+const REGO: &str = r#"
+package warden
+
+payment_tools := ["payments.*", "treasury.*", "*.pay*", "*.transfer*", "*.refund*"]
+max_amount := {"EUR": 1000000, "USD": 1000000, "GBP": 800000, "CHF": 1000000}
+threshold := {"EUR": 100000, "USD": 100000, "GBP": 80000, "CHF": 100000}
+currencies := {"EUR", "USD", "GBP", "CHF"}
+blocked := ["evil corp", "*sanctioned*"]
+exempt_tools := ["*.refund*"]
+allow_external := ["http.get", "search.*"]
+untrusted_tags := {"untrusted-input", "untrusted"}
+untrusted_classes := {"write", "destructive", "financial", "external"}
+
+action := input.action
+
+is_payment if action.safety_class == "financial"
+
+is_payment if {
+	action.safety_class != "read-only"
+	some p in payment_tools
+	glob.match(p, null, action.tool)
+}
+
+currency := upper(trim_space(action.amount.currency))
+
+magnitude := abs(action.amount.minor_units)
+
+counterparty := c if {
+	words := [w | some w in split(trim_space(action.counterparty), " "); w != ""]
+	c := lower(concat(" ", words))
+	c != ""
+}
+
+deny contains {"rule": "amount-limit", "reason": sprintf("%d %s exceeds the limit of %d %s", [magnitude, currency, limit, currency])} if {
+	is_payment
+	limit := max_amount[currency]
+	magnitude > limit
+}
+
+escalate contains {"rule": "amount-limit", "route": "finance", "reason": sprintf("no limit is configured for %s", [currency])} if {
+	is_payment
+	action.amount
+	not max_amount[currency]
+}
+
+escalate contains {"rule": "approval-threshold", "route": "finance", "reason": sprintf("%d %s is above the approval threshold of %d %s", [magnitude, currency, t, currency])} if {
+	is_payment
+	t := threshold[currency]
+	magnitude > t
+}
+
+deny contains {"rule": "counterparty-blocklist", "reason": sprintf("counterparty `%s` is blocked (`%s`)", [counterparty, p])} if {
+	is_payment
+	some p in blocked
+	glob.match(p, null, counterparty)
+}
+
+deny contains {"rule": "currency-allowlist", "reason": sprintf("currency `%s` is not allowed", [currency])} if {
+	is_payment
+	action.amount
+	not currencies[currency]
+}
+
+deny contains {"rule": "non-positive-amount", "reason": sprintf("`%s` is a payment but carries no amount", [action.tool])} if {
+	is_payment
+	not action.amount
+}
+
+deny contains {"rule": "non-positive-amount", "reason": sprintf("the amount %d is not positive", [action.amount.minor_units])} if {
+	is_payment
+	action.amount.minor_units <= 0
+	not exempt_tool
+}
+
+exempt_tool if {
+	some p in exempt_tools
+	glob.match(p, null, action.tool)
+}
+
+deny contains {"rule": "external-tool-allowlist", "reason": sprintf("external tool `%s` is not on the external tool allowlist", [action.tool])} if {
+	action.safety_class == "external"
+	not allowed_external
+}
+
+allowed_external if {
+	some p in allow_external
+	glob.match(p, null, action.tool)
+}
+
+escalate contains {"rule": "escalate-destructive", "route": "security", "reason": sprintf("`%s` is destructive; a human must approve it", [action.tool])} if {
+	action.safety_class == "destructive"
+}
+
+deny contains {"rule": "untrusted-input", "reason": sprintf("`%s` carries untrusted input (tag `%s`)", [action.tool, t])} if {
+	untrusted_classes[action.safety_class]
+	some t in action.tags
+	untrusted_tags[lower(t)]
+}
+
+default verdict := "allow"
+
+verdict := "deny" if count(deny) > 0
+
+verdict := "escalate" if {
+	count(deny) == 0
+	count(escalate) > 0
+}
+
+decision := {"verdict": verdict, "deny": deny, "escalate": escalate}
+"#;
+
+const REGO_RULE: &str = "data.warden.decision";
+
+fn rego_engine() -> regorus::Engine {
+    let mut engine = regorus::Engine::new();
+    engine
+        .add_policy("warden.rego".to_owned(), REGO.to_owned())
+        .expect("rego policy");
+    engine
+}
+
+fn rego_verdict(decision: &regorus::Value) -> Verdict {
+    match decision["verdict"].as_string().map(|s| s.as_ref()) {
+        Ok("allow") => Verdict::Allow,
+        Ok("escalate") => Verdict::Escalate,
+        _ => Verdict::Deny,
+    }
+}
+
+fn rego_decide_json(engine: &mut regorus::Engine, json: &str) -> Verdict {
+    engine.set_input_json(json).expect("input");
+    rego_verdict(&engine.eval_rule(REGO_RULE.to_owned()).expect("eval"))
+}
+
+fn rego_decide(engine: &mut regorus::Engine, input: &regorus::Value) -> Verdict {
+    engine.set_input(input.clone());
+    rego_verdict(&engine.eval_rule(REGO_RULE.to_owned()).expect("eval"))
+}
+
+// ------------------------------------------------------------ the benches ---
+
+struct Setup {
+    one_fresh: Composition,
+    one_reuse: Composition,
+    three_fresh: Composition,
+    three_reuse: Composition,
+    equiv_fresh: Composition,
+    equiv_reuse: Composition,
+    cedar: cedar::Peer,
+    rego: regorus::Engine,
+}
+
+fn setup() -> Setup {
+    let engine = engine();
+    let treasury = load(&engine, &["treasury"]);
+    let three = load(&engine, &warden_tests::BUILT_IN);
+    let equiv = vec![three[0].clone(), three[2].clone()];
+    let s = Setup {
+        one_fresh: compose(treasury.clone(), "fresh", false),
+        one_reuse: compose(treasury, "reuse", false),
+        three_fresh: compose(three.clone(), "fresh", false),
+        three_reuse: compose(three, "reuse", false),
+        equiv_fresh: compose(equiv.clone(), "fresh", true),
+        equiv_reuse: compose(equiv, "reuse", true),
+        cedar: cedar::Peer::new(),
+        rego: rego_engine(),
+    };
+    check(&s);
+    s
+}
+
+/// Every engine reaches the expected verdict on every benchmark request, and
+/// the peers agree with warden's equivalent composition on a wider set.
+fn check(s: &Setup) {
+    let mut rego = s.rego.clone();
+    for case in CASES {
+        let req = Request::from_json(case.json).expect(case.name);
+        let mut all = vec![
+            ("3pack-fresh", s.three_fresh.evaluate(&req)),
+            ("3pack-reuse", s.three_reuse.evaluate(&req)),
+            ("equiv-fresh", s.equiv_fresh.evaluate(&req)),
+            ("equiv-reuse", s.equiv_reuse.evaluate(&req)),
+        ];
+        if case.payment {
+            all.push(("1pack-fresh", s.one_fresh.evaluate(&req)));
+            all.push(("1pack-reuse", s.one_reuse.evaluate(&req)));
+        }
+        for (name, d) in all {
+            assert_eq!(
+                d.verdict, case.verdict,
+                "warden {name} on {}: {d:#?}",
+                case.name
+            );
+            assert!(
+                d.explanation.findings.iter().all(|f| !f.fail_closed),
+                "{name} on {}: {}",
+                case.name,
+                d.reason
+            );
+        }
+        let (r, e) = s.cedar.build(case.json);
+        assert_eq!(
+            s.cedar.decide(&r, &e),
+            case.verdict,
+            "cedar on {}",
+            case.name
+        );
+        assert_eq!(
+            rego_decide_json(&mut rego, case.json),
+            case.verdict,
+            "rego on {}",
+            case.name
+        );
+    }
+    for &(action, expected) in AGREEMENT {
+        let text = agreement_request(action);
+        let req = Request::from_json(&text).expect("agreement request");
+        let warden = s.equiv_reuse.evaluate(&req);
+        assert_eq!(
+            warden.verdict, expected,
+            "warden on {text}: {}",
+            warden.reason
+        );
+        let (r, e) = s.cedar.build(&text);
+        assert_eq!(s.cedar.decide(&r, &e), expected, "cedar on {text}");
+        assert_eq!(
+            rego_decide_json(&mut rego, &text),
+            expected,
+            "rego on {text}"
+        );
+    }
+}
+
+fn decide(c: &mut Criterion, s: &Setup) {
+    let mut g = c.benchmark_group("decide");
+    let warden: [(&str, &Composition, bool); 6] = [
+        ("warden-1pack-fresh", &s.one_fresh, true),
+        ("warden-1pack-reuse", &s.one_reuse, true),
+        ("warden-3pack-fresh", &s.three_fresh, false),
+        ("warden-3pack-reuse", &s.three_reuse, false),
+        ("warden-equiv-fresh", &s.equiv_fresh, false),
+        ("warden-equiv-reuse", &s.equiv_reuse, false),
+    ];
+    for (name, comp, payments_only) in warden {
+        for case in CASES.iter().filter(|c| c.payment || !payments_only) {
+            let req = Request::from_json(case.json).expect(case.name);
+            g.bench_with_input(
+                BenchmarkId::new(format!("{name}-parsed"), case.name),
+                &req,
+                |b, req| b.iter(|| comp.evaluate(black_box(req))),
+            );
+            if name.starts_with("warden-equiv") {
+                continue;
+            }
+            g.bench_with_input(
+                BenchmarkId::new(format!("{name}-json"), case.name),
+                case.json,
+                |b, json| {
+                    b.iter(|| {
+                        let req = Request::from_json(black_box(json)).expect("request");
+                        comp.evaluate(&req)
+                    })
+                },
+            );
+        }
+    }
+    for case in CASES {
+        let (request, entities) = s.cedar.build(case.json);
+        g.bench_function(BenchmarkId::new("cedar-prebuilt", case.name), |b| {
+            b.iter(|| s.cedar.decide(black_box(&request), black_box(&entities)))
+        });
+        g.bench_function(BenchmarkId::new("cedar-json", case.name), |b| {
+            b.iter(|| {
+                let (request, entities) = s.cedar.build(black_box(case.json));
+                s.cedar.decide(&request, &entities)
+            })
+        });
+    }
+    let mut rego = s.rego.clone();
+    for case in CASES {
+        let input = regorus::Value::from_json_str(case.json).expect("input");
+        g.bench_function(BenchmarkId::new("regorus-prebuilt", case.name), |b| {
+            b.iter(|| rego_decide(&mut rego, black_box(&input)))
+        });
+        g.bench_function(BenchmarkId::new("regorus-json", case.name), |b| {
+            b.iter(|| rego_decide_json(&mut rego, black_box(case.json)))
+        });
+    }
+    g.finish();
+}
+
+/// Sub-steps, to see where the time of the `-json` variants goes.
+fn steps(c: &mut Criterion, s: &Setup) {
+    let mut g = c.benchmark_group("steps");
+    for case in CASES
+        .iter()
+        .filter(|c| c.name == "pay-allow" || c.name == "tool-allow")
+    {
+        g.bench_function(
+            BenchmarkId::new("warden-request-from-json", case.name),
+            |b| b.iter(|| Request::from_json(black_box(case.json)).expect("request")),
+        );
+        g.bench_function(BenchmarkId::new("cedar-build-request", case.name), |b| {
+            b.iter(|| s.cedar.build(black_box(case.json)))
+        });
+        g.bench_function(BenchmarkId::new("serde-json-value", case.name), |b| {
+            b.iter(|| serde_json::from_str::<Value>(black_box(case.json)).expect("json"))
+        });
+        g.bench_function(BenchmarkId::new("regorus-set-input-json", case.name), |b| {
+            let mut rego = s.rego.clone();
+            b.iter(|| rego.set_input_json(black_box(case.json)).expect("input"))
+        });
+    }
+    g.finish();
+}
+
+/// Compile, cached load, and the cost of a fresh instance per decision.
+fn pack_costs(c: &mut Criterion) {
+    let mut g = c.benchmark_group("pack");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(8));
+    let uncached = engine();
+    let cache_dir = tempfile::tempdir().expect("tempdir");
+    let config = EngineConfig {
+        cache_dir: Some(cache_dir.path().to_owned()),
+        ..EngineConfig::default()
+    };
+    let first = Engine::with_config(config.clone()).expect("engine");
+    let second = Engine::with_config(config).expect("engine");
+    for name in warden_tests::BUILT_IN {
+        let bytes = warden_tests::pack_bytes(name);
+        g.bench_function(BenchmarkId::new("compile", name), |b| {
+            b.iter(|| uncached.load_pack(black_box(&bytes)).expect("load"))
+        });
+        first.load_pack(&bytes).expect("first load");
+        let (hits, _, _) = second.cache_stats();
+        second.load_pack(&bytes).expect("cached load");
+        assert_eq!(
+            second.cache_stats().0,
+            hits + 1,
+            "the second engine hits the cache"
+        );
+        g.bench_function(BenchmarkId::new("cached-load", name), |b| {
+            b.iter(|| second.load_pack(black_box(&bytes)).expect("cached load"))
+        });
+    }
+    g.finish();
+
+    // A request no rule looks at: a fresh decision minus a reused one is the
+    // per-decision cost of a fresh instance (instantiate, store, first call
+    // with parameter parsing inside the pack).
+    let mut g = c.benchmark_group("instance");
+    let trivial = Request::from_json(
+        r#"{"id":"t","tenant":"acme","principal":{"agent":"a"},"action":{"tool":"crm.lookup","safety_class":"read-only"}}"#,
+    )
+    .expect("trivial");
+    let engine = engine();
+    for name in warden_tests::BUILT_IN {
+        for isolation in ["fresh", "reuse"] {
+            let comp = compose(load(&engine, &[name]), isolation, false);
+            assert_eq!(comp.evaluate(&trivial).verdict, Verdict::Allow);
+            g.bench_function(
+                BenchmarkId::new(format!("trivial-{isolation}"), name),
+                |b| b.iter(|| comp.evaluate(black_box(&trivial))),
+            );
+        }
+    }
+    g.finish();
+}
+
+/// Per-call latency percentiles (criterion reports per-sample means): times
+/// single evaluations one by one.
+fn percentiles(s: &Setup) {
+    const CALLS: usize = 20_000;
+    println!("\nper-call latency, {CALLS} calls each (µs): p50 / p90 / p99");
+    let variants: [(&str, &Composition); 4] = [
+        ("warden-1pack-fresh", &s.one_fresh),
+        ("warden-1pack-reuse", &s.one_reuse),
+        ("warden-3pack-fresh", &s.three_fresh),
+        ("warden-3pack-reuse", &s.three_reuse),
+    ];
+    for (name, comp) in variants {
+        for case in CASES.iter().filter(|c| c.payment) {
+            let req = Request::from_json(case.json).expect("request");
+            for _ in 0..1000 {
+                black_box(comp.evaluate(&req));
+            }
+            let mut times: Vec<Duration> = (0..CALLS)
+                .map(|_| {
+                    let t = Instant::now();
+                    black_box(comp.evaluate(black_box(&req)));
+                    t.elapsed()
+                })
+                .collect();
+            times.sort();
+            let at = |q: f64| times[((CALLS as f64) * q) as usize].as_secs_f64() * 1e6;
+            println!(
+                "{name:<20} {:<14} {:>8.2} {:>8.2} {:>8.2}",
+                case.name,
+                at(0.50),
+                at(0.90),
+                at(0.99)
+            );
+        }
+    }
+}
+
+fn main() {
+    let s = setup();
+    let mut c = Criterion::default()
+        .sample_size(50)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args();
+    decide(&mut c, &s);
+    steps(&mut c, &s);
+    pack_costs(&mut c);
+    c.final_summary();
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` does not, and
+    // then criterion runs every benchmark once as a test: skip the extra pass.
+    if std::env::args().any(|a| a == "--bench") {
+        percentiles(&s);
+    }
+}
