@@ -2,7 +2,7 @@
 //!
 //! - `cargo xtask packs`: builds every pack for `wasm32-wasip2` into `target/packs/<name>.wasm`.
 //! - `cargo xtask serve`: builds the packs and the `warden` binary, then evaluates sample requests.
-//! - `cargo xtask test`: fmt check, clippy with `-D warnings`, every test, the examples.
+//! - `cargo xtask test`: builds the packs, fmt check, clippy with `-D warnings`, every test, the embedding example.
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -151,7 +151,8 @@ fn serve(root: &Path) -> Result<()> {
 }
 
 fn test(root: &Path) -> Result<()> {
-    ensure_target()?;
+    // Builds the packs into target/packs/ (the embedding example loads them).
+    packs(root)?;
     run(cargo()
         .current_dir(root)
         .args(["fmt", "--all", "--", "--check"]))?;
@@ -163,12 +164,9 @@ fn test(root: &Path) -> Result<()> {
         "-D",
         "warnings",
     ]))?;
-    run(cargo()
-        .current_dir(root)
-        .args(["test", "--workspace", "--all-targets"]))?;
-    run(cargo()
-        .current_dir(root)
-        .args(["test", "--workspace", "--doc"]))?;
+    // Unit, integration and doc tests of every crate, including the packs'
+    // native tests; the warden-tests build script builds every pack for wasm.
+    run(cargo().current_dir(root).args(["test", "--workspace"]))?;
     run(cargo()
         .current_dir(root)
         .args(["run", "-p", "warden-host", "--example", "embed"]))?;
