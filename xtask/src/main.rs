@@ -167,8 +167,12 @@ fn test(root: &Path) -> Result<()> {
     // Unit, integration and doc tests of every crate, including the packs'
     // native tests; the warden-tests build script builds every pack for wasm.
     run(cargo().current_dir(root).args(["test", "--workspace"]))?;
-    run(cargo()
-        .current_dir(root)
-        .args(["run", "-p", "warden-host", "--example", "embed"]))?;
+    // `cargo test --workspace` built the examples; run the embedding example's
+    // binary directly (a `cargo run -p warden-host` would resolve features for
+    // one package and rebuild wasmtime).
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    run(Command::new(target.join("debug").join("examples").join("embed")).current_dir(root))?;
     Ok(())
 }
