@@ -849,7 +849,7 @@ fn pack_costs(c: &mut Criterion) {
 /// single evaluations one by one.
 fn percentiles(s: &Setup) {
     const CALLS: usize = 20_000;
-    println!("\nper-call latency, {CALLS} calls each (µs): p50 / p90 / p99");
+    println!("\nlatency: per-call latency, {CALLS} calls each (µs): p50 / p90 / p99");
     let variants: [(&str, &Composition); 4] = [
         ("warden-1pack-fresh", &s.one_fresh),
         ("warden-1pack-reuse", &s.one_reuse),
@@ -882,6 +882,41 @@ fn percentiles(s: &Setup) {
     }
 }
 
+/// Whether to run [`percentiles`]: under `cargo bench` (which passes
+/// `--bench`; `cargo test --all-targets` runs every benchmark once as a test
+/// and does not), not when profiling, and only when no filter is given or the
+/// filter matches `latency`.
+fn wants_percentiles() -> bool {
+    const TAKES_VALUE: &[&str] = &[
+        "--profile-time",
+        "--save-baseline",
+        "--baseline",
+        "--baseline-lenient",
+        "--load-baseline",
+        "--sample-size",
+        "--warm-up-time",
+        "--measurement-time",
+        "--nresamples",
+        "--noise-threshold",
+        "--confidence-level",
+        "--significance-level",
+        "--output-format",
+        "--color",
+        "--plotting-backend",
+        "--format",
+    ];
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if !args.iter().any(|a| a == "--bench") || args.iter().any(|a| a == "--profile-time") {
+        return false;
+    }
+    let filters = args.iter().enumerate().filter(|(i, a)| {
+        !a.starts_with('-') && (*i == 0 || !TAKES_VALUE.contains(&args[i - 1].as_str()))
+    });
+    filters
+        .into_iter()
+        .all(|(_, f)| "latency".contains(f.as_str()))
+}
+
 fn main() {
     let s = setup();
     let mut c = Criterion::default()
@@ -893,9 +928,7 @@ fn main() {
     steps(&mut c, &s);
     pack_costs(&mut c);
     c.final_summary();
-    // `cargo bench` passes `--bench`; `cargo test --all-targets` does not, and
-    // then criterion runs every benchmark once as a test: skip the extra pass.
-    if std::env::args().any(|a| a == "--bench") {
+    if wants_percentiles() {
         percentiles(&s);
     }
 }
