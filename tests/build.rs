@@ -14,6 +14,8 @@ const PACKS: &[(&str, &str)] = &[
     ("fixture-hostile", "fixture_hostile"),
     ("fixture-clock-user", "fixture_clock_user"),
     ("fixture-dup-rules", "fixture_dup_rules"),
+    ("fixture-rollout-v1", "fixture_rollout_v1"),
+    ("fixture-rollout-v2", "fixture_rollout_v2"),
 ];
 
 fn main() {

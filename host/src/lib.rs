@@ -31,12 +31,16 @@ mod cache;
 pub mod cli;
 mod compose;
 mod decide;
+pub mod diff;
 mod engine;
 mod error;
 mod layers;
 mod pack;
 mod request;
+pub mod rollout;
 mod sandbox;
+#[cfg(feature = "server")]
+pub mod server;
 
 pub use bindings::CONTRACT_VERSION;
 pub use compose::{Composition, CompositionSpec, Isolation};

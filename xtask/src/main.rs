@@ -1,7 +1,8 @@
 //! `cargo xtask`: build the packs, run the demo, run every check.
 //!
 //! - `cargo xtask packs`: builds every pack for `wasm32-wasip2` into `target/packs/<name>.wasm`.
-//! - `cargo xtask serve`: builds the packs and the `warden` binary, then evaluates sample requests.
+//! - `cargo xtask serve [-- ARGS]`: builds the packs and the `warden` binary, then runs
+//!   `warden serve` on the embedded default with a seeded `demo` tenant and prints a `curl`.
 //! - `cargo xtask test`: builds the packs, fmt check, clippy with `-D warnings`, every test, the embedding example.
 
 use anyhow::{Context, Result, bail};
@@ -15,7 +16,10 @@ fn main() -> Result<()> {
     let root = root()?;
     match args.first().map(String::as_str) {
         Some("packs") => packs(&root).map(|_| ()),
-        Some("serve") => serve(&root),
+        Some("serve") => {
+            let extra: Vec<String> = args[1..].iter().filter(|a| *a != "--").cloned().collect();
+            serve(&root, &extra)
+        }
         Some("test") => test(&root),
         _ => {
             eprintln!("usage: cargo xtask <packs|serve|test>");
@@ -92,8 +96,8 @@ fn packs(root: &Path) -> Result<Vec<PathBuf>> {
     Ok(paths)
 }
 
-fn serve(root: &Path) -> Result<()> {
-    let packs = packs(root)?;
+fn serve(root: &Path, extra: &[String]) -> Result<()> {
+    packs(root)?;
     run(cargo().current_dir(root).args([
         "build",
         "--release",
@@ -103,50 +107,50 @@ fn serve(root: &Path) -> Result<()> {
         "warden",
     ]))?;
     let warden = root.join("target").join("release").join("warden");
-    let requests = root.join("host").join("examples").join("requests");
-    let mut names: Vec<PathBuf> = std::fs::read_dir(&requests)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    names.sort();
-    for request in names {
-        let mut cmd = Command::new(&warden);
-        cmd.arg("eval").arg("--compact");
-        for p in &packs {
-            cmd.arg("--pack").arg(p);
+    let mut cmd = Command::new(&warden);
+    cmd.current_dir(root)
+        .arg("serve")
+        .arg("--builtin-packs")
+        .arg(root.join("target").join("packs"))
+        .arg("--seed-demo")
+        .args(extra)
+        .stdout(std::process::Stdio::piped());
+    let mut child = cmd.spawn().with_context(|| format!("cannot run {cmd:?}"))?;
+    let stdout = child.stdout.take().context("no stdout from warden serve")?;
+    let mut token = None;
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    let mut take_token = false;
+    for line in lines.by_ref() {
+        let line = line?;
+        println!("{line}");
+        if take_token {
+            token = Some(line.trim().to_owned());
+            take_token = false;
         }
-        cmd.arg("--settings")
-            .arg(root.join("host").join("examples").join("settings.json"))
-            .arg("--request")
-            .arg(&request);
-        let out = cmd
-            .output()
-            .with_context(|| format!("cannot run {cmd:?}"))?;
-        let code = out.status.code().unwrap_or(-1);
-        if !(0..=2).contains(&code) {
-            bail!(
-                "warden eval failed on {}: {}",
-                request.display(),
-                String::from_utf8_lossy(&out.stderr)
+        if line.starts_with("demo tenant token") {
+            take_token = true;
+        }
+        if let Some(addr) = line.strip_prefix("warden listening on ") {
+            let token = token.as_deref().unwrap_or("$TOKEN");
+            let request = root
+                .join("host")
+                .join("examples")
+                .join("requests")
+                .join("02-large-payment.json");
+            println!(
+                "\nGet a decision:\n  curl -s {addr}/v1/tenants/demo/evaluate \\\n    -H 'authorization: Bearer {token}' \\\n    -H 'content-type: application/json' \\\n    -d @{}\n\nAPI document: {addr}/openapi.json   Stop with Ctrl-C.",
+                request.display()
             );
+            break;
         }
-        let decision: serde_json::Value =
-            serde_json::from_slice(&out.stdout).with_context(|| {
-                format!("warden eval printed no decision for {}", request.display())
-            })?;
-        println!(
-            "{:<28} -> {:<8} {}",
-            request
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            decision["verdict"].as_str().unwrap_or("?"),
-            decision["reason"].as_str().unwrap_or("")
-        );
     }
-    println!(
-        "\nThe packs are in target/packs/. Try:\n  target/release/warden pack inspect target/packs/treasury.wasm"
-    );
+    for line in lines {
+        println!("{}", line?);
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("warden serve exited with {status}");
+    }
     Ok(())
 }
 

@@ -2,6 +2,8 @@
 //! in-process: [`run`] takes the arguments and output streams and returns
 //! the exit code.
 
+mod control;
+
 use crate::{Composition, CompositionSpec, Engine, EngineConfig, InputError, Request};
 use clap::{Parser, Subcommand};
 use std::io::Write;
@@ -28,6 +30,20 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the control plane: REST API, pack catalog, tenants, rollouts.
+    Serve(Box<control::ServeArgs>),
+    /// Issue bearer tokens (development and tests).
+    Token {
+        #[command(subcommand)]
+        command: control::TokenCommand,
+    },
+    /// Generate an Ed25519 key pair in PEM files (`FILE` and `FILE.pub`), for
+    /// signing packs or tokens.
+    Keygen {
+        /// The private key file to create (mode 0600); the public key goes to `FILE.pub`.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Work with pack files.
     Pack {
         #[command(subcommand)]
@@ -61,6 +77,33 @@ enum PackCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Sign a pack: prints the base64 signature for the `Warden-Signature`
+    /// header and writes it to `FILE.sig` next to the pack.
+    Sign {
+        /// The pack file.
+        file: PathBuf,
+        /// The publisher's Ed25519 private key (PKCS#8 PEM, see `warden keygen`).
+        #[arg(long)]
+        key: PathBuf,
+    },
+    /// Show what changed between two pack versions: rules added, removed and
+    /// changed, digest and size. Each side is a `.wasm` file or a catalog
+    /// reference `name@version` (read from the control plane's database).
+    Diff {
+        /// Older version: file or `name@version`.
+        from: String,
+        /// Newer version: file or `name@version`.
+        to: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// For catalog references: the data directory of an embedded server.
+        #[arg(long, default_value = "warden-data")]
+        data_dir: PathBuf,
+        /// For catalog references: the server's database.
+        #[arg(long, env = "WARDEN_DATABASE_URL")]
+        database_url: Option<String>,
+    },
 }
 
 /// Runs the command line with `args` (including the program name), writing
@@ -92,11 +135,11 @@ where
     }
 }
 
-fn engine(cli: &Cli) -> Result<Engine> {
-    let cache_dir = if cli.no_cache {
+fn engine(cache_dir: &Option<PathBuf>, no_cache: bool) -> Result<Engine> {
+    let cache_dir = if no_cache {
         None
     } else {
-        cli.cache_dir
+        cache_dir
             .clone()
             .or_else(|| std::env::var_os("WARDEN_CACHE_DIR").map(PathBuf::from))
             .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/warden")))
@@ -109,8 +152,35 @@ fn engine(cli: &Cli) -> Result<Engine> {
 }
 
 fn execute(cli: Cli, out: &mut dyn Write) -> Result<u8> {
-    let engine = engine(&cli)?;
-    match cli.command {
+    let (cache_dir, no_cache) = (cli.cache_dir, cli.no_cache);
+    let engine = || engine(&cache_dir, no_cache);
+    let command = match cli.command {
+        Command::Serve(args) => return control::serve(*args, out),
+        Command::Token { command } => return control::token(command, out),
+        Command::Keygen { out: path } => return control::keygen(&path, out),
+        Command::Pack {
+            command: PackCommand::Sign { file, key },
+        } => return control::sign(&engine()?, &file, &key, out),
+        Command::Pack {
+            command:
+                PackCommand::Diff {
+                    from,
+                    to,
+                    json,
+                    data_dir,
+                    database_url,
+                },
+        } => {
+            let refs = control::StoreRef {
+                data_dir,
+                database_url,
+            };
+            return control::diff(&engine()?, &from, &to, json, &refs, out);
+        }
+        command => command,
+    };
+    let engine = engine()?;
+    match command {
         Command::Pack {
             command: PackCommand::Inspect { file, json },
         } => {
@@ -172,6 +242,7 @@ fn execute(cli: Cli, out: &mut dyn Write) -> Result<u8> {
             emit(out, &format!("{text}\n"))?;
             Ok(decision.exit_code() as u8)
         }
+        _ => Err("unreachable command".to_owned()),
     }
 }
 
@@ -232,11 +303,11 @@ fn inspect_text(pack: &crate::Pack) -> String {
     s
 }
 
-fn pretty<T: serde::Serialize>(value: &T) -> String {
+pub(crate) fn pretty<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string_pretty(value).unwrap_or_default()
 }
 
-fn emit(out: &mut dyn Write, text: &str) -> Result<()> {
+pub(crate) fn emit(out: &mut dyn Write, text: &str) -> Result<()> {
     out.write_all(text.as_bytes())
         .map_err(|e| format!("cannot write output: {e}"))
 }

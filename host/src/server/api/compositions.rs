@@ -1,0 +1,195 @@
+//! A tenant's composition (edited as a whole document with a version) and
+//! the fleet layer.
+
+use crate::Layer;
+use crate::server::auth::Role;
+use crate::server::extract::{ApiJson, Caller};
+use crate::server::problem::{ApiError, Kind};
+use crate::server::resolve::{CompositionDoc, Served};
+use crate::server::state::AppState;
+use crate::server::store::Saved;
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+
+/// A composition with its version and, when read, the versions serving it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VersionedComposition {
+    /// On `PUT`: the version the edit is based on (0 for the first save).
+    /// In responses: the stored version.
+    pub version: i64,
+    /// The document.
+    pub composition: CompositionDoc,
+    /// Which version of each pack serves the tenant now, and why (responses only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub serving: Vec<Served>,
+}
+
+/// Reads the tenant's composition and what serves it.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/composition", tag = "compositions",
+    params(("tenant" = String, Path, description = "Tenant id")),
+    responses((status = 200, body = VersionedComposition)), security(("bearer" = [])))]
+pub async fn get(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(tenant): Path<String>,
+) -> Result<Json<VersionedComposition>, ApiError> {
+    caller.tenant(&tenant, &[Role::Operator, Role::Auditor])?;
+    let t = st
+        .store()
+        .tenant(&tenant)
+        .await?
+        .ok_or_else(|| ApiError::not_found("tenant", &tenant))?;
+    let composition: CompositionDoc = serde_json::from_str(&t.composition)
+        .map_err(|e| ApiError::internal(format!("stored composition is corrupt: {e}")))?;
+    let serving = match st.runtime(&tenant).await {
+        Ok(rt) => rt.serving.as_ref().clone(),
+        Err(_) => Vec::new(),
+    };
+    Ok(Json(VersionedComposition {
+        version: t.composition_version,
+        composition,
+        serving,
+    }))
+}
+
+/// Replaces the tenant's composition if `version` is current. Validated
+/// first: packs resolve, rules exist, parameters fit, restrict-only layers
+/// do not loosen.
+#[utoipa::path(put, path = "/v1/tenants/{tenant}/composition", tag = "compositions",
+    request_body = VersionedComposition,
+    params(("tenant" = String, Path, description = "Tenant id")),
+    responses((status = 200, body = VersionedComposition),
+        (status = 409, body = crate::server::problem::Problem),
+        (status = 422, body = crate::server::problem::Problem)),
+    security(("bearer" = [])))]
+pub async fn put(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(tenant): Path<String>,
+    ApiJson(body): ApiJson<VersionedComposition>,
+) -> Result<Json<VersionedComposition>, ApiError> {
+    caller.tenant(&tenant, &[Role::Operator])?;
+    if st.store().tenant(&tenant).await?.is_none() {
+        return Err(ApiError::not_found("tenant", &tenant));
+    }
+    let (_, serving, _) = st.build(&tenant, &body.composition).await?;
+    let text = serde_json::to_string(&body.composition).map_err(ApiError::internal)?;
+    match st
+        .store()
+        .save_composition(&tenant, body.version, &text)
+        .await?
+    {
+        Saved::Ok(v) => {
+            st.refresh().await?;
+            Ok(Json(VersionedComposition {
+                version: v,
+                composition: body.composition,
+                serving,
+            }))
+        }
+        Saved::Stale(current) => Err(ApiError::new(
+            Kind::VersionConflict,
+            format!(
+                "composition of tenant `{tenant}` is at version {current}, not {}; re-read it and apply your change again",
+                body.version
+            ),
+        )
+        .with(json!({"current_version": current}))),
+        Saved::NotFound => Err(ApiError::not_found("tenant", &tenant)),
+    }
+}
+
+/// The fleet layer with its version.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VersionedLayer {
+    /// On `PUT`: the version the edit is based on. In responses: the stored version.
+    pub version: i64,
+    /// The layer (its name is always `fleet`).
+    #[schema(value_type = Object)]
+    pub layer: Layer,
+}
+
+/// Reads the fleet layer (applies to every tenant that uses its packs).
+#[utoipa::path(get, path = "/v1/fleet/layer", tag = "compositions",
+    responses((status = 200, body = VersionedLayer)), security(("bearer" = [])))]
+pub async fn get_fleet_layer(
+    State(st): State<AppState>,
+    caller: Caller,
+) -> Result<Json<VersionedLayer>, ApiError> {
+    caller.any()?;
+    let (text, version) = st.store().fleet_layer().await?;
+    let layer = serde_json::from_str(&text)
+        .map_err(|e| ApiError::internal(format!("stored fleet layer is corrupt: {e}")))?;
+    Ok(Json(VersionedLayer { version, layer }))
+}
+
+/// Replaces the fleet layer (fleet admins). Each pack it configures must be
+/// in the fleet catalog, and the layer must validate against the pack's
+/// current version: rules exist, parameters fit, restrict-only holds.
+#[utoipa::path(put, path = "/v1/fleet/layer", tag = "compositions", request_body = VersionedLayer,
+    responses((status = 200, body = VersionedLayer),
+        (status = 409, body = crate::server::problem::Problem),
+        (status = 422, body = crate::server::problem::Problem)),
+    security(("bearer" = [])))]
+pub async fn put_fleet_layer(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiJson(mut body): ApiJson<VersionedLayer>,
+) -> Result<Json<VersionedLayer>, ApiError> {
+    caller.fleet_admin()?;
+    body.layer.name = "fleet".to_owned();
+    for (pack, rules) in &body.layer.packs {
+        let Some(cur) = st.store().current_version(pack).await? else {
+            return Err(ApiError::new(
+                Kind::InvalidComposition,
+                format!(
+                    "layer `fleet` configures pack `{pack}`, which is not in the fleet catalog"
+                ),
+            ));
+        };
+        let row = st
+            .store()
+            .pack("*", pack, &cur)
+            .await?
+            .ok_or_else(|| ApiError::internal("current pack version row is missing"))?;
+        let loaded = st.pack(&row.digest).await?;
+        let single = Layer {
+            name: "fleet".to_owned(),
+            restrict_only: body.layer.restrict_only,
+            packs: [(pack.clone(), rules.clone())].into_iter().collect(),
+        };
+        let spec = crate::CompositionSpec {
+            layers: vec![single],
+            ..Default::default()
+        };
+        tokio::task::spawn_blocking(move || {
+            crate::Composition::build("fleet", vec![loaded], &spec)
+        })
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|e| ApiError::new(Kind::InvalidComposition, e.to_string()))?;
+    }
+    let text = serde_json::to_string(&body.layer).map_err(ApiError::internal)?;
+    match st.store().save_fleet_layer(body.version, &text).await? {
+        Ok(v) => {
+            st.refresh().await?;
+            Ok(Json(VersionedLayer {
+                version: v,
+                layer: body.layer,
+            }))
+        }
+        Err(current) => Err(ApiError::new(
+            Kind::VersionConflict,
+            format!(
+                "fleet layer is at version {current}, not {}; re-read it and apply your change again",
+                body.version
+            ),
+        )
+        .with(json!({"current_version": current}))),
+    }
+}

@@ -1,0 +1,202 @@
+//! Decisions over HTTP: one request, or a batch.
+
+use crate::server::auth::Role;
+use crate::server::extract::{ApiJson, Caller, parse_json};
+use crate::server::problem::{ApiError, Kind, Problem};
+use crate::server::resolve::Served;
+use crate::server::state::{AppState, TenantRuntime};
+use crate::server::store::{ShadowDiffRow, now_ms};
+use crate::{Composition, Decision, Request};
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::sync::Arc;
+use utoipa::ToSchema;
+
+/// Most requests in one batch.
+pub const MAX_BATCH: usize = 1000;
+
+/// A decision with its id and the pack versions that served it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EvaluateResponse {
+    /// Unique, time-ordered id of this decision.
+    pub decision_id: String,
+    /// The decision and its explanation.
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub decision: Decision,
+    /// Which version of each pack served, and why (rollouts, requirements).
+    #[schema(value_type = Vec<Served>)]
+    pub serving: Arc<Vec<Served>>,
+}
+
+fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+fn runtime_ready<'a>(tenant: &str, rt: &'a TenantRuntime) -> Result<&'a Composition, ApiError> {
+    if rt.disabled {
+        return Err(ApiError::new(
+            Kind::TenantNotReady,
+            format!("tenant `{tenant}` is disabled"),
+        ));
+    }
+    rt.composition.as_deref().ok_or_else(|| {
+        ApiError::new(
+            Kind::TenantNotReady,
+            format!("tenant `{tenant}` has no packs in its composition"),
+        )
+    })
+}
+
+/// Evaluates one request for a ready runtime; records shadow differences.
+fn decide(
+    st: &AppState,
+    tenant: &str,
+    rt: &TenantRuntime,
+    composition: &Composition,
+    req: &Request,
+) -> EvaluateResponse {
+    let decision_id = new_id();
+    let decision = composition.evaluate(req);
+    if let Some((shadow, rollouts)) = &rt.shadow {
+        let other = shadow.evaluate(req);
+        if other.verdict != decision.verdict {
+            record_shadow(st, tenant, &decision_id, req, &decision, &other, rollouts);
+        }
+    }
+    EvaluateResponse {
+        decision_id,
+        decision,
+        serving: Arc::clone(&rt.serving),
+    }
+}
+
+fn record_shadow(
+    st: &AppState,
+    tenant: &str,
+    decision_id: &str,
+    req: &Request,
+    enforced: &Decision,
+    shadow: &Decision,
+    rollouts: &[String],
+) {
+    let detail = serde_json::json!({"request": req, "enforced": enforced, "shadow": shadow});
+    let rows: Vec<ShadowDiffRow> = rollouts
+        .iter()
+        .map(|r| ShadowDiffRow {
+            id: new_id(),
+            rollout_id: r.clone(),
+            tenant: tenant.to_owned(),
+            request_id: req.id.clone(),
+            decision_id: decision_id.to_owned(),
+            enforced: enforced.verdict.as_str().to_owned(),
+            shadow: shadow.verdict.as_str().to_owned(),
+            detail: detail.to_string(),
+            at_ms: now_ms(),
+        })
+        .collect();
+    let store = st.store().clone();
+    tokio::spawn(async move {
+        for row in rows {
+            if let Err(e) = store.insert_shadow_diff(&row).await {
+                eprintln!("warden: cannot record shadow difference: {e}");
+            }
+        }
+    });
+}
+
+fn parse_request(bytes: &[u8]) -> Result<Request, ApiError> {
+    let req: Request = parse_json(bytes)?;
+    req.validate()
+        .map_err(|e| ApiError::new(Kind::Unprocessable, e.to_string()))?;
+    Ok(req)
+}
+
+/// Decides one request: allow, deny or escalate, with the explanation.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/evaluate", tag = "decisions",
+    params(("tenant" = String, Path, description = "Tenant id")),
+    request_body(content = Object, description = "A request (see the README's request schema)"),
+    responses((status = 200, body = EvaluateResponse),
+        (status = 409, body = Problem, description = "tenant disabled or without packs")),
+    security(("bearer" = [])))]
+pub async fn evaluate(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(tenant): Path<String>,
+    ApiJson(req): ApiJson<Request>,
+) -> Result<Json<EvaluateResponse>, ApiError> {
+    caller.tenant(&tenant, &[Role::Runtime])?;
+    req.validate()
+        .map_err(|e| ApiError::new(Kind::Unprocessable, e.to_string()))?;
+    let rt = st.runtime(&tenant).await?;
+    let composition = runtime_ready(&tenant, &rt)?;
+    Ok(Json(decide(&st, &tenant, &rt, composition, &req)))
+}
+
+/// Body of a batch.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRequest {
+    /// Up to 1000 requests.
+    #[schema(value_type = Vec<Object>)]
+    pub requests: Vec<Value>,
+}
+
+/// One result of a batch: a decision, or why that request was rejected.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum BatchItem {
+    /// A decision.
+    Decision(EvaluateResponse),
+    /// The request was malformed.
+    Error {
+        /// The problem.
+        #[schema(value_type = Object)]
+        error: Value,
+    },
+}
+
+/// Results in request order.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BatchResponse {
+    /// One per request, in order.
+    pub results: Vec<BatchItem>,
+}
+
+/// Decides many requests; a malformed one gets an error in its place.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/evaluate/batch", tag = "decisions",
+    params(("tenant" = String, Path, description = "Tenant id")),
+    request_body = BatchRequest,
+    responses((status = 200, body = BatchResponse)), security(("bearer" = [])))]
+pub async fn batch(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(tenant): Path<String>,
+    ApiJson(body): ApiJson<BatchRequest>,
+) -> Result<Json<BatchResponse>, ApiError> {
+    caller.tenant(&tenant, &[Role::Runtime])?;
+    if body.requests.is_empty() || body.requests.len() > MAX_BATCH {
+        return Err(ApiError::new(
+            Kind::Unprocessable,
+            format!(
+                "a batch holds 1 to {MAX_BATCH} requests, got {}",
+                body.requests.len()
+            ),
+        ));
+    }
+    let rt = st.runtime(&tenant).await?;
+    let composition = runtime_ready(&tenant, &rt)?;
+    let results = body
+        .requests
+        .iter()
+        .map(|v| match parse_request(v.to_string().as_bytes()) {
+            Ok(req) => BatchItem::Decision(decide(&st, &tenant, &rt, composition, &req)),
+            Err(e) => BatchItem::Error {
+                error: serde_json::to_value(e.problem()).unwrap_or(Value::Null),
+            },
+        })
+        .collect();
+    Ok(Json(BatchResponse { results }))
+}

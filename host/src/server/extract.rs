@@ -1,0 +1,179 @@
+//! Request extractors: strict JSON bodies, the authenticated caller, and
+//! pagination parameters, each failing with a problem-details error.
+
+use super::auth::{AuthError, Claims, Role};
+use super::problem::{ApiError, Kind};
+use super::state::AppState;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+/// A JSON body parsed strictly (unknown fields rejected by the types), with
+/// errors that name the field.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+/// Maps a body-read failure to a problem (oversized bodies are 413).
+pub fn body_error(e: BytesRejection) -> ApiError {
+    if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            Kind::PayloadTooLarge,
+            "the request body is over the size limit",
+        )
+    } else {
+        ApiError::new(
+            Kind::InvalidJson,
+            format!("cannot read the request body: {e}"),
+        )
+    }
+}
+
+/// Parses JSON into `T`; errors name the path of the bad field.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let detail = if path == "." || path.is_empty() {
+            format!("invalid JSON body: {inner}")
+        } else {
+            format!("invalid JSON body at `{path}`: {inner}")
+        };
+        ApiError::new(Kind::InvalidJson, detail)
+    })?;
+    de.end()
+        .map_err(|e| ApiError::new(Kind::InvalidJson, format!("invalid JSON body: {e}")))?;
+    Ok(value)
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let ct = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let mime = ct.split(';').next().unwrap_or("").trim();
+        if !(mime == "application/json" || mime.ends_with("+json")) {
+            return Err(ApiError::new(
+                Kind::UnsupportedMediaType,
+                "expected `Content-Type: application/json`",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(body_error)?;
+        // serde lets a struct be written as an array of its fields; the API
+        // does not.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::new(
+                Kind::InvalidJson,
+                "invalid JSON body: expected a JSON object",
+            ));
+        }
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// The authenticated caller: the verified token's claims.
+#[derive(Debug, Clone)]
+pub struct Caller(pub Claims);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let h = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        state.auth().authenticate(h).map(Caller).map_err(|e| {
+            ApiError::new(
+                Kind::Unauthorized,
+                match e {
+                    AuthError::Missing => "a bearer token is required",
+                    _ => "the bearer token is invalid or expired",
+                },
+            )
+        })
+    }
+}
+
+impl Caller {
+    /// Requires fleet scope and the fleet-admin role.
+    pub fn fleet_admin(&self) -> Result<(), ApiError> {
+        if self.0.is_fleet_admin() {
+            Ok(())
+        } else {
+            Err(forbidden())
+        }
+    }
+
+    /// Requires access to `tenant` with one of `roles` (fleet admins always pass).
+    pub fn tenant(&self, tenant: &str, roles: &[Role]) -> Result<(), ApiError> {
+        if self.0.is_fleet_admin() || (self.0.covers(tenant) && self.0.has_any(roles)) {
+            Ok(())
+        } else {
+            Err(forbidden())
+        }
+    }
+
+    /// Requires any role (any valid token).
+    pub fn any(&self) -> Result<(), ApiError> {
+        Ok(())
+    }
+
+    /// The token's subject.
+    pub fn sub(&self) -> &str {
+        &self.0.sub
+    }
+}
+
+fn forbidden() -> ApiError {
+    ApiError::new(
+        Kind::Forbidden,
+        "the token does not grant this operation on this resource",
+    )
+}
+
+/// Pagination: `?limit=N&cursor=C`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PageParams {
+    /// Items per page, 1..=500 (default 50).
+    pub limit: Option<usize>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl PageParams {
+    /// The validated limit.
+    pub fn limit(&self) -> Result<usize, ApiError> {
+        match self.limit {
+            None => Ok(50),
+            Some(n) if (1..=500).contains(&n) => Ok(n),
+            Some(n) => Err(ApiError::new(
+                Kind::InvalidParameter,
+                format!("`limit` must be between 1 and 500, got `{n}`"),
+            )),
+        }
+    }
+}
+
+/// Query parameters with problem-details errors.
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|q| ApiQuery(q.0))
+            .map_err(|e| ApiError::new(Kind::InvalidParameter, e.body_text()))
+    }
+}

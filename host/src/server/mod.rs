@@ -1,0 +1,16 @@
+//! The control plane (`warden serve`): tenants, the pack catalog, rollouts
+//! and decisions over a REST API with JWT auth, stored in SQLite (embedded
+//! default) or PostgreSQL.
+
+pub mod api;
+pub mod auth;
+pub mod extract;
+pub mod keys;
+pub mod problem;
+pub mod resolve;
+mod serve;
+pub mod state;
+pub mod store;
+
+pub use api::{openapi, router};
+pub use serve::{ServeConfig, ServeError, Server, local_issuer_path, seed_tenant, shutdown_signal};

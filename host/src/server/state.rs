@@ -1,0 +1,255 @@
+//! Shared server state: the store, the engine, authentication, compiled
+//! packs by digest, and each tenant's resolved composition, cached until the
+//! configuration generation changes (on this server or another one).
+
+use super::auth::Authenticator;
+use super::keys::{MasterKey, Publisher};
+use super::problem::{ApiError, Kind};
+use super::resolve::{self, CompositionDoc, Served};
+use super::store::Store;
+use crate::{Composition, Engine, Pack};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+/// What a tenant needs to get decisions, built from its composition.
+#[derive(Debug)]
+pub struct TenantRuntime {
+    /// The generation this was built at.
+    pub generation: i64,
+    /// Disabled tenants get no decisions.
+    pub disabled: bool,
+    /// The enforced composition; `None` when the tenant has no packs.
+    pub composition: Option<Arc<Composition>>,
+    /// Which version serves each pack, and why.
+    pub serving: Arc<Vec<Served>>,
+    /// A composition with shadow versions substituted, and their rollouts.
+    pub shadow: Option<(Arc<Composition>, Vec<String>)>,
+}
+
+/// Settings of the server state.
+#[derive(Debug)]
+pub struct StateConfig {
+    /// The store.
+    pub store: Store,
+    /// The engine.
+    pub engine: Engine,
+    /// Token verification.
+    pub auth: Authenticator,
+    /// Encrypts tenants' secret keys.
+    pub master_key: MasterKey,
+    /// Trusted pack publishers.
+    pub publishers: Vec<Publisher>,
+    /// Reject packs without a valid signature.
+    pub require_signed_packs: bool,
+}
+
+struct Inner {
+    config: StateConfig,
+    packs: Mutex<HashMap<String, Arc<Pack>>>,
+    runtimes: RwLock<HashMap<String, Arc<TenantRuntime>>>,
+    generation: AtomicI64,
+}
+
+/// Cheap to clone; shared by every handler.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// Builds the state and reads the current generation.
+    pub async fn new(config: StateConfig) -> Result<AppState, super::store::StoreError> {
+        let generation = config.store.generation().await?;
+        Ok(AppState(Arc::new(Inner {
+            config,
+            packs: Mutex::new(HashMap::new()),
+            runtimes: RwLock::new(HashMap::new()),
+            generation: AtomicI64::new(generation),
+        })))
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.0.config.store
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.0.config.engine
+    }
+
+    /// Token verification.
+    pub fn auth(&self) -> &Authenticator {
+        &self.0.config.auth
+    }
+
+    /// The master key.
+    pub fn master_key(&self) -> &MasterKey {
+        &self.0.config.master_key
+    }
+
+    /// Trusted publishers.
+    pub fn publishers(&self) -> &[Publisher] {
+        &self.0.config.publishers
+    }
+
+    /// Whether unsigned packs are rejected.
+    pub fn require_signed_packs(&self) -> bool {
+        self.0.config.require_signed_packs
+    }
+
+    /// Re-reads the generation; drops cached compositions when it moved.
+    /// Servers call this after their own writes and on a timer, so changes
+    /// made through another server are picked up within one interval.
+    pub async fn refresh(&self) -> Result<(), ApiError> {
+        let g = self.store().generation().await?;
+        if self.0.generation.swap(g, Ordering::AcqRel) != g
+            && let Ok(mut m) = self.0.runtimes.write()
+        {
+            m.retain(|_, rt| rt.generation == g);
+        }
+        Ok(())
+    }
+
+    /// A compiled pack by digest: from memory, else from the store (compiling
+    /// or loading the cached artifact off the async threads).
+    pub async fn pack(&self, digest: &str) -> Result<Arc<Pack>, ApiError> {
+        if let Some(p) = self
+            .0
+            .packs
+            .lock()
+            .ok()
+            .and_then(|m| m.get(digest).cloned())
+        {
+            return Ok(p);
+        }
+        let bytes = self
+            .store()
+            .pack_bytes(digest)
+            .await?
+            .ok_or_else(|| ApiError::internal(format!("pack bytes `{digest}` are missing")))?;
+        let engine = self.engine().clone();
+        let pack = tokio::task::spawn_blocking(move || engine.load_pack(&bytes))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(|e| {
+                ApiError::internal(format!("stored pack `{digest}` no longer loads: {e}"))
+            })?;
+        if let Ok(mut m) = self.0.packs.lock() {
+            m.insert(digest.to_owned(), Arc::clone(&pack));
+        }
+        Ok(pack)
+    }
+
+    /// Remembers a pack compiled elsewhere (an upload).
+    pub fn remember_pack(&self, pack: Arc<Pack>) {
+        if let Ok(mut m) = self.0.packs.lock() {
+            m.insert(pack.digest().to_owned(), pack);
+        }
+    }
+
+    /// The tenant's runtime, from the cache while the generation holds.
+    pub async fn runtime(&self, tenant: &str) -> Result<Arc<TenantRuntime>, ApiError> {
+        let g = self.0.generation.load(Ordering::Acquire);
+        if let Some(rt) = self
+            .0
+            .runtimes
+            .read()
+            .ok()
+            .and_then(|m| m.get(tenant).cloned())
+            .filter(|rt| rt.generation == g)
+        {
+            return Ok(rt);
+        }
+        // Read the generation before the configuration, so a change made
+        // meanwhile leaves this entry stale rather than wrong.
+        let g = self.store().generation().await?;
+        let row = self
+            .store()
+            .tenant(tenant)
+            .await?
+            .ok_or_else(|| ApiError::not_found("tenant", tenant))?;
+        let doc: CompositionDoc = serde_json::from_str(&row.composition)
+            .map_err(|e| ApiError::internal(format!("stored composition is corrupt: {e}")))?;
+        let (composition, serving, shadow) = self.build(tenant, &doc).await?;
+        let rt = Arc::new(TenantRuntime {
+            generation: g,
+            disabled: row.disabled,
+            composition,
+            serving: Arc::new(serving),
+            shadow,
+        });
+        if let Ok(mut m) = self.0.runtimes.write() {
+            m.insert(tenant.to_owned(), Arc::clone(&rt));
+        }
+        Ok(rt)
+    }
+
+    /// Resolves and builds a composition document: what saving validates and
+    /// what serving uses.
+    #[allow(clippy::type_complexity)]
+    pub async fn build(
+        &self,
+        tenant: &str,
+        doc: &CompositionDoc,
+    ) -> Result<
+        (
+            Option<Arc<Composition>>,
+            Vec<Served>,
+            Option<(Arc<Composition>, Vec<String>)>,
+        ),
+        ApiError,
+    > {
+        if let Some(l) = doc
+            .layers
+            .iter()
+            .find(|l| l.name == "fleet" || l.name == crate::DEFAULTS)
+        {
+            return Err(ApiError::new(
+                Kind::InvalidComposition,
+                format!("layer name `{}` is reserved", l.name),
+            ));
+        }
+        let res = resolve::resolve(self.store(), tenant, doc).await?;
+        if res.packs.is_empty() {
+            return Ok((None, Vec::new(), None));
+        }
+        let mut packs = Vec::with_capacity(res.packs.len());
+        for (row, _) in &res.packs {
+            packs.push(self.pack(&row.digest).await?);
+        }
+        let spec = res.spec.clone();
+        let t = tenant.to_owned();
+        let enforced = packs.clone();
+        let composition =
+            tokio::task::spawn_blocking(move || Composition::build(t, enforced, &spec))
+                .await
+                .map_err(ApiError::internal)?
+                .map_err(|e| ApiError::new(Kind::InvalidComposition, e.to_string()))?;
+        let mut shadow = None;
+        if !res.shadow.is_empty() {
+            let mut sp = packs.clone();
+            let mut ids = Vec::new();
+            for (i, row, id) in &res.shadow {
+                sp[*i] = self.pack(&row.digest).await?;
+                ids.push(id.clone());
+            }
+            let spec = res.spec.clone();
+            let t = tenant.to_owned();
+            // A shadow version that rejects the tenant's layers is not
+            // evaluated; the enforced composition is unaffected.
+            if let Ok(Ok(c)) =
+                tokio::task::spawn_blocking(move || Composition::build(t, sp, &spec)).await
+            {
+                shadow = Some((Arc::new(c), ids));
+            }
+        }
+        let serving = res.packs.into_iter().map(|(_, s)| s).collect();
+        Ok((Some(Arc::new(composition)), serving, shadow))
+    }
+}

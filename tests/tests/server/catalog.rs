@@ -1,0 +1,222 @@
+//! The pack catalog: upload, immutability, scopes, signatures, download, diff.
+
+use crate::both;
+use crate::harness::*;
+use axum::http::StatusCode;
+use serde_json::json;
+use warden_host::server::auth::Role;
+use warden_host::server::keys;
+use warden_tests::pack_bytes;
+
+both!(built_ins_are_registered_at_start, |app: App| async move {
+    let r = app
+        .get("/v1/packs", &app.token("acme", &[Role::Runtime]))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let names: Vec<&str> = r.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["external-tools-untrusted", "pii-strict", "treasury"]
+    );
+    let t = &r.json["items"][2];
+    assert_eq!(t["current"], t["versions"][0]["version"]);
+    assert_eq!(t["versions"][0]["digest"], digest(&pack_bytes("treasury")));
+    assert_eq!(t["versions"][0]["uploaded_by"], "warden-builtin");
+});
+
+both!(
+    uploads_are_immutable_and_content_addressed,
+    |app: App| async move {
+        let admin = app.admin();
+        let v1 = pack_bytes("rollout-v1");
+        let r = app.upload("/v1/packs", &admin, v1.clone(), None).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json);
+        assert_eq!(r.json["name"], "rollout-demo");
+        assert_eq!(r.json["version"], "1.0.0");
+        assert_eq!(r.json["digest"], digest(&v1));
+        assert_eq!(r.json["rules"][0]["id"], "payment-cap");
+        // Same bytes again: idempotent.
+        let r = app.upload("/v1/packs", &admin, v1.clone(), None).await;
+        assert_eq!(r.status, StatusCode::OK);
+        // Other bytes, same name@version: conflict. Appending a custom section
+        // keeps the component valid but changes its digest.
+        let mut other = v1.clone();
+        other.extend_from_slice(&[0x00, 0x04, 0x01, b'x', 0xAA, 0xBB]);
+        let r = app.upload("/v1/packs", &admin, other.clone(), None).await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.json);
+        assert_eq!(r.problem(), "conflict");
+        assert!(
+            r.detail().contains("`rollout-demo@1.0.0`"),
+            "{}",
+            r.detail()
+        );
+        assert_eq!(r.json["existing_digest"], digest(&v1));
+        // The stored bytes are still the first ones.
+        let r = app
+            .get("/v1/packs/rollout-demo/versions/1.0.0/wasm", &admin)
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.headers["content-type"], "application/wasm");
+        assert_eq!(r.bytes, v1);
+        // Metadata.
+        let r = app
+            .get("/v1/packs/rollout-demo/versions/1.0.0", &admin)
+            .await;
+        assert_eq!(r.json["size"], v1.len());
+        assert_eq!(r.json["scope"], "fleet");
+        let r = app
+            .get("/v1/packs/rollout-demo/versions/9.9.9", &admin)
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        assert!(r.detail().contains("`rollout-demo@9.9.9`"));
+    }
+);
+
+both!(
+    private_packs_are_invisible_to_other_tenants,
+    |app: App| async move {
+        app.tenant_with("acme", &["treasury"], json!({})).await;
+        app.tenant_with("beta", &["treasury"], json!({})).await;
+        let acme = app.token("acme", &[Role::Operator]);
+        let beta = app.token("beta", &[Role::Operator]);
+        let r = app
+            .upload(
+                "/v1/tenants/acme/packs",
+                &acme,
+                pack_bytes("rollout-v1"),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json);
+        assert_eq!(r.json["scope"], "tenant");
+        // Not in the fleet catalog, not in beta's.
+        let r = app.get("/v1/packs/rollout-demo", &acme).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        let r = app.get("/v1/tenants/beta/packs", &beta).await;
+        assert_eq!(r.json["items"].as_array().unwrap().len(), 0);
+        let r = app.get("/v1/tenants/acme/packs/rollout-demo", &beta).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        // beta cannot compose acme's private pack.
+        let r = app
+        .put(
+            "/v1/tenants/beta/composition",
+            &beta,
+            &json!({"version": 1, "composition": {"packs": [{"name": "rollout-demo", "source": "tenant"}]}}),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.json);
+        // acme can, and gets decisions from it.
+        let r = app
+        .put(
+            "/v1/tenants/acme/composition",
+            &acme,
+            &json!({"version": 1, "composition": {"packs": [{"name": "rollout-demo", "source": "tenant"}]}}),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
+        assert_eq!(r.json["serving"][0]["source"], "tenant");
+        let r = app
+            .post(
+                "/v1/tenants/acme/evaluate",
+                &app.token("acme", &[Role::Runtime]),
+                &payment("acme", "r1", 50_000),
+            )
+            .await;
+        assert_eq!(r.json["verdict"], "allow", "{:?}", r.json);
+    }
+);
+
+both!(signatures_are_verified, |app: App| async move {
+    let admin = app.admin();
+    let v1 = pack_bytes("rollout-v1");
+    let good = app.sign("rollout-demo", "1.0.0", &v1);
+    // Signed by an untrusted key: rejected even when signatures are optional.
+    let stranger = keys::generate_signing_key().unwrap();
+    let bad = keys::sign_pack(&stranger, "rollout-demo", "1.0.0", &digest(&v1));
+    let r = app
+        .upload("/v1/packs", &admin, v1.clone(), Some(&bad))
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.problem(), "signature-rejected");
+    // A signature for another version does not transfer.
+    let other = app.sign("rollout-demo", "2.0.0", &v1);
+    let r = app
+        .upload("/v1/packs", &admin, v1.clone(), Some(&other))
+        .await;
+    assert_eq!(r.problem(), "signature-rejected");
+    let r = app
+        .upload("/v1/packs", &admin, v1.clone(), Some("%%%"))
+        .await;
+    assert_eq!(r.problem(), "signature-rejected");
+    assert_eq!(
+        app.get("/v1/packs/rollout-demo", &admin).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let r = app
+        .upload("/v1/packs", &admin, v1.clone(), Some(&good))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json);
+    assert_eq!(r.json["publisher"], "test-publisher");
+    let r = app
+        .get("/v1/packs/rollout-demo/versions/1.0.0/wasm", &admin)
+        .await;
+    assert_eq!(r.headers["warden-signature"].to_str().unwrap(), good);
+});
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsigned_packs_are_rejected_when_required() {
+    let app = App::with(Backend::Sqlite, |c| c.require_signed_packs = true).await;
+    let admin = app.admin();
+    let v1 = pack_bytes("rollout-v1");
+    let r = app.upload("/v1/packs", &admin, v1.clone(), None).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.problem(), "signature-rejected");
+    assert!(
+        r.detail().contains("`rollout-demo@1.0.0` is unsigned"),
+        "{}",
+        r.detail()
+    );
+    assert!(r.detail().contains("warden pack sign"));
+    let r = app
+        .upload(
+            "/v1/packs",
+            &admin,
+            v1.clone(),
+            Some(&app.sign("rollout-demo", "1.0.0", &v1)),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json);
+    // The built-ins come from the operator's own directory and stay registered.
+    let r = app.get("/v1/packs", &admin).await;
+    assert_eq!(r.json["items"].as_array().unwrap().len(), 4);
+}
+
+both!(diff_between_versions, |app: App| async move {
+    let admin = app.admin();
+    app.upload("/v1/packs", &admin, pack_bytes("rollout-v1"), None)
+        .await;
+    app.upload("/v1/packs", &admin, pack_bytes("rollout-v2"), None)
+        .await;
+    let r = app
+        .get("/v1/packs/rollout-demo/diff?from=1.0.0&to=2.0.0", &admin)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
+    assert_eq!(r.json["from"]["version"], "1.0.0");
+    assert_eq!(r.json["to"]["version"], "2.0.0");
+    assert_ne!(r.json["from"]["digest"], r.json["to"]["digest"]);
+    let changed = &r.json["rules_changed"][0];
+    assert_eq!(changed["id"], "payment-cap");
+    assert_eq!(changed["params"][0]["field"], "cap");
+    assert_eq!(changed["params"][0]["from"], 100000);
+    assert_eq!(changed["params"][0]["to"], 10000);
+    assert_eq!(r.json["rules_added"].as_array().unwrap().len(), 0);
+    let r = app
+        .get("/v1/packs/rollout-demo/diff?from=1.0.0&to=3.0.0", &admin)
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+});

@@ -1,0 +1,140 @@
+//! Decisions over HTTP.
+
+use crate::both;
+use crate::harness::*;
+use axum::http::StatusCode;
+use serde_json::json;
+use warden_host::server::auth::Role;
+
+both!(
+    decisions_carry_id_explanation_and_serving_versions,
+    |app: App| async move {
+        // Guardrail packs: they deny or escalate; anything they let through is allowed.
+        let allow = json!({"default_effect": "allow"});
+        app.tenant_with(
+            "acme",
+            &["treasury", "pii-strict", "external-tools-untrusted"],
+            allow,
+        )
+        .await;
+        let rt = app.token("acme", &[Role::Runtime]);
+        let r = app
+            .post(
+                "/v1/tenants/acme/evaluate",
+                &rt,
+                &payment("acme", "r1", 450_000),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
+        assert_eq!(r.json["verdict"], "escalate", "{:?}", r.json);
+        assert_eq!(r.json["routes"], json!(["finance"]));
+        assert_eq!(r.json["request_id"], "r1");
+        let id = r.json["decision_id"].as_str().unwrap().to_owned();
+        assert_eq!(id.len(), 36);
+        let serving = r.json["serving"].as_array().unwrap();
+        assert_eq!(serving.len(), 3);
+        assert_eq!(serving[0]["pack"], "treasury");
+        assert!(
+            serving[0]["digest"]
+                .as_str()
+                .unwrap()
+                .starts_with("sha256:")
+        );
+        assert_eq!(r.json["explanation"]["packs"].as_array().unwrap().len(), 3);
+        let r2 = app
+            .post(
+                "/v1/tenants/acme/evaluate",
+                &rt,
+                &payment("acme", "r1", 450_000),
+            )
+            .await;
+        assert_ne!(r2.json["decision_id"], r.json["decision_id"]);
+        let r = app
+            .post(
+                "/v1/tenants/acme/evaluate",
+                &rt,
+                &payment("acme", "r2", 1_000),
+            )
+            .await;
+        assert_eq!(r.json["verdict"], "allow", "{:?}", r.json);
+    }
+);
+
+both!(
+    batches_keep_order_and_isolate_bad_items,
+    |app: App| async move {
+        app.tenant_with("acme", &["treasury"], json!({"default_effect": "allow"}))
+            .await;
+        let rt = app.token("acme", &[Role::Runtime]);
+        let mut bad = payment("acme", "r2", 1);
+        bad["action"]["amount"]["currency"] = json!("eur");
+        let body = json!({"requests": [payment("acme", "r1", 1_000), bad, {"id": "r3"}, payment("acme", "r4", 450_000)]});
+        let r = app
+            .post("/v1/tenants/acme/evaluate/batch", &rt, &body)
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
+        let res = r.json["results"].as_array().unwrap();
+        assert_eq!(res.len(), 4);
+        assert_eq!(res[0]["request_id"], "r1");
+        assert_eq!(res[0]["verdict"], "allow");
+        assert_eq!(res[1]["error"]["type"], "urn:warden:problem:unprocessable");
+        assert!(
+            res[1]["error"]["detail"]
+                .as_str()
+                .unwrap()
+                .contains("currency")
+        );
+        assert_eq!(res[2]["error"]["type"], "urn:warden:problem:invalid-json");
+        assert_eq!(res[3]["verdict"], "escalate");
+    }
+);
+
+both!(
+    disabled_and_unconfigured_tenants_get_no_decisions,
+    |app: App| async move {
+        let admin = app.admin();
+        app.post("/v1/tenants", &admin, &json!({"id": "empty"}))
+            .await;
+        let r = app
+            .post(
+                "/v1/tenants/empty/evaluate",
+                &app.token("empty", &[Role::Runtime]),
+                &payment("empty", "r", 1),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CONFLICT);
+        assert_eq!(r.problem(), "tenant-not-ready");
+        app.tenant_with("acme", &["treasury"], json!({})).await;
+        let rt = app.token("acme", &[Role::Runtime]);
+        assert_eq!(
+            app.post("/v1/tenants/acme/evaluate", &rt, &payment("acme", "r", 1))
+                .await
+                .status,
+            StatusCode::OK
+        );
+        app.patch("/v1/tenants/acme", &admin, &json!({"disabled": true}))
+            .await;
+        let r = app
+            .post("/v1/tenants/acme/evaluate", &rt, &payment("acme", "r", 1))
+            .await;
+        assert_eq!(r.status, StatusCode::CONFLICT);
+        assert!(r.detail().contains("`acme` is disabled"));
+        app.patch("/v1/tenants/acme", &admin, &json!({"disabled": false}))
+            .await;
+        assert_eq!(
+            app.post("/v1/tenants/acme/evaluate", &rt, &payment("acme", "r", 1))
+                .await
+                .status,
+            StatusCode::OK
+        );
+        let r = app
+            .post(
+                "/v1/tenants/ghost/evaluate",
+                &admin,
+                &payment("ghost", "r", 1),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        assert!(r.detail().contains("`ghost`"));
+    }
+);
