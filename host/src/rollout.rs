@@ -36,9 +36,10 @@
 //! changes, raising the percentage only ever adds tenants to the cohort: no
 //! tenant flaps between versions while a rollout progresses.
 //!
-//! Note that a percentage stage does not remember the canary before it: a
-//! canary tenant whose bucket is above the percentage goes back to `from`
-//! when the rollout advances from the canary to a percentage.
+//! Tenants named in a canary stay in the cohort at the later percentage
+//! stages, whatever their bucket, so advancing from a canary to a percentage
+//! does not send them back to `from` either. The canary's tenants are read
+//! from the rollout's `history`, which is therefore part of its state.
 
 use std::fmt;
 
@@ -75,7 +76,7 @@ pub enum Stage {
         tenants: Vec<String>,
     },
     /// The tenants whose [`bucket`] is below `percent` hundredths of
-    /// [`BUCKETS`].
+    /// [`BUCKETS`], plus those named in an earlier canary stage.
     Percentage {
         /// Share of tenants, from 0 to 100, with at most 2 decimals.
         #[serde(serialize_with = "serialize_percent")]
@@ -547,14 +548,32 @@ impl Rollout {
     }
 
     /// Whether `tenant` is in the current stage's cohort, regardless of the
-    /// state: named in a canary; [`bucket`] below `round(percent * 100)` at a
-    /// percentage; always at full.
+    /// state: at a canary, named in it; at a percentage, named in an earlier
+    /// canary or [`bucket`] below `round(percent * 100)`; at full, always.
+    ///
+    /// Since a canary only adds tenants, buckets are fixed and percentages
+    /// only increase, advancing never removes a tenant from the cohort.
     pub fn in_cohort(&self, tenant: &str) -> bool {
         match &self.stage {
             Stage::Canary { tenants } => tenants.iter().any(|t| t == tenant),
-            Stage::Percentage { percent } => bucket(&self.id, tenant) < threshold(*percent),
+            Stage::Percentage { percent } => {
+                bucket(&self.id, tenant) < threshold(*percent) || self.was_canary(tenant)
+            }
             Stage::Full => true,
         }
+    }
+
+    /// Whether `tenant` was named in a canary stage of this rollout's
+    /// history. Canaries only add tenants, so the last one names them all.
+    fn was_canary(&self, tenant: &str) -> bool {
+        self.history
+            .iter()
+            .rev()
+            .find_map(|entry| match &entry.stage {
+                Stage::Canary { tenants } => Some(tenants),
+                _ => None,
+            })
+            .is_some_and(|tenants| tenants.iter().any(|t| t == tenant))
     }
 
     /// Which version serves `tenant`, and why.
@@ -597,10 +616,19 @@ impl Rollout {
             Stage::Percentage { percent } => {
                 let bucket = bucket(id, tenant);
                 let threshold = threshold(*percent);
-                let cmp = if in_cohort { "<" } else { ">=" };
-                format!(
-                    "rollout `{id}` at {percent}%{paused}: tenant bucket {bucket} {cmp} {threshold}"
-                )
+                if bucket < threshold {
+                    format!(
+                        "rollout `{id}` at {percent}%{paused}: tenant bucket {bucket} < {threshold}"
+                    )
+                } else if in_cohort {
+                    format!(
+                        "rollout `{id}` at {percent}%{paused}: tenant `{tenant}` stays from the canary (bucket {bucket} >= {threshold})"
+                    )
+                } else {
+                    format!(
+                        "rollout `{id}` at {percent}%{paused}: tenant bucket {bucket} >= {threshold}"
+                    )
+                }
             }
             Stage::Full => format!("rollout `{id}` full{paused}"),
         };
@@ -1293,6 +1321,47 @@ mod tests {
     }
 
     #[test]
+    fn canary_tenants_stay_in_at_percentages() {
+        // acme (bucket 7914) and beta (8032) are named in the canary; stark
+        // (3404) and globex (9142) are not.
+        let mut r = start(canary(&["acme"]), Mode::Enforce);
+        ok(r.advance(canary(&["acme", "beta"]), T0 + 1, "bob"));
+        ok(r.advance(pct(25.0), T0 + 2, "bob"));
+        assert_eq!(
+            serving(&r, "acme"),
+            owned(
+                "1.1.0",
+                None,
+                "rollout `r1` at 25%: tenant `acme` stays from the canary (bucket 7914 >= 2500)"
+            )
+        );
+        assert!(r.in_cohort("beta"));
+        assert!(r.in_cohort("zeta"));
+        assert!(!r.in_cohort("stark"));
+        assert!(!r.in_cohort("globex"));
+        ok(r.pause(T0 + 3, "bob"));
+        ok(r.resume(T0 + 4, "bob"));
+        ok(r.set_mode(Mode::Shadow, T0 + 5, "bob"));
+        ok(r.advance(pct(50.0), T0 + 6, "bob"));
+        assert_eq!(
+            serving(&r, "beta"),
+            owned(
+                "1.0.0",
+                Some("1.1.0"),
+                "rollout `r1` at 50%: tenant `beta` stays from the canary (bucket 8032 >= 5000); shadow: 1.1.0 evaluated, not enforced"
+            )
+        );
+        assert_eq!(
+            serving(&r, "stark").2,
+            "rollout `r1` at 50%: tenant bucket 3404 < 5000; shadow: 1.1.0 evaluated, not enforced"
+        );
+        assert!(!r.in_cohort("globex"));
+        // A rollout that started at a percentage has no canary tenants.
+        let r = start(pct(25.0), Mode::Enforce);
+        assert!(!r.in_cohort("acme"));
+    }
+
+    #[test]
     fn serve_percentage_shadow() {
         let r = start(pct(25.0), Mode::Shadow);
         assert_eq!(
@@ -1486,7 +1555,7 @@ mod tests {
                 "treasury",
                 v("1.0.0"),
                 v("2.0.0"),
-                pct(percents[0]),
+                canary(&["acme", "globex"]),
                 Mode::Enforce,
                 T0,
                 "alice",
@@ -1495,8 +1564,11 @@ mod tests {
                 Err(e) => panic!("{e}"),
             };
             let mut previous: Vec<bool> = tenants.iter().map(|t| r.in_cohort(t)).collect();
-            assert!(previous.iter().all(|in_| !in_), "0% is nobody");
-            for (step, percent) in percents.iter().enumerate().skip(1) {
+            let named = |t: &str| t == "acme" || t == "globex";
+            for (tenant, in_) in tenants.iter().zip(&previous) {
+                assert_eq!(*in_, named(tenant), "canary of `{id}`: {tenant}");
+            }
+            for (step, percent) in percents.iter().enumerate() {
                 ok(r.advance(pct(*percent), T0 + step as i64, "alice"));
                 let current: Vec<bool> = tenants.iter().map(|t| r.in_cohort(t)).collect();
                 for (i, tenant) in tenants.iter().enumerate() {
@@ -1504,6 +1576,9 @@ mod tests {
                         !previous[i] || current[i],
                         "tenant `{tenant}` left the cohort of `{id}` at {percent}%"
                     );
+                    if *percent == 0.0 {
+                        assert_eq!(current[i], named(tenant), "0% is only the canary");
+                    }
                     // In the cohort means served the new version: no flapping.
                     if previous[i] {
                         assert_eq!(r.serve(tenant).version, v("2.0.0"));

@@ -178,3 +178,153 @@ fn settings_may_be_toml() {
     assert_eq!(code, 3);
     assert!(err.contains("field `default_effect`"), "{err}");
 }
+
+#[test]
+fn keygen_sign_and_the_signature_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("publisher.pem");
+    let (code, out, err) = warden(&["keygen", "--out", key.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("-----BEGIN PUBLIC KEY-----"));
+    // Never overwrites an existing key.
+    let (code, _, err) = warden(&["keygen", "--out", key.to_str().unwrap()]);
+    assert_eq!(code, 3);
+    assert!(err.contains("publisher.pem"), "{err}");
+    let pack = dir.path().join("rollout.wasm");
+    std::fs::copy(pack_path("rollout-v1"), &pack).unwrap();
+    let (code, sig, err) = warden(&[
+        "pack",
+        "sign",
+        pack.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let sig = sig.trim();
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("rollout.wasm.sig"))
+            .unwrap()
+            .trim(),
+        sig
+    );
+    let public = std::fs::read_to_string(dir.path().join("publisher.pem.pub")).unwrap();
+    let publishers = [warden_host::server::keys::Publisher {
+        name: "me".into(),
+        key: warden_host::server::keys::parse_verifying_key("pub", &public).unwrap(),
+    }];
+    let digest = warden_host::Engine::new()
+        .unwrap()
+        .load_pack_file(&pack)
+        .unwrap()
+        .digest()
+        .to_owned();
+    let ok =
+        warden_host::server::keys::verify_pack(&publishers, sig, "rollout-demo", "1.0.0", &digest);
+    assert_eq!(ok.unwrap(), "me");
+    assert!(
+        warden_host::server::keys::verify_pack(&publishers, sig, "rollout-demo", "2.0.0", &digest)
+            .is_err()
+    );
+}
+
+#[test]
+fn pack_diff_of_two_files() {
+    let v1 = pack_path("rollout-v1");
+    let v2 = pack_path("rollout-v2");
+    let (code, out, err) = warden(&["pack", "diff", v1.to_str().unwrap(), v2.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("rollout-demo 1.0.0 -> 2.0.0"), "{out}");
+    assert!(out.contains("~ rule payment-cap"), "{out}");
+    assert!(out.contains("cap: 100000 -> 10000"), "{out}");
+    let (code, out, _) = warden(&[
+        "pack",
+        "diff",
+        v1.to_str().unwrap(),
+        v2.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(code, 0);
+    let j: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(j["rules_changed"][0]["params"][0]["to"], 10000);
+    let (code, out, _) = warden(&["pack", "diff", v1.to_str().unwrap(), v1.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert!(out.trim_end().ends_with("no rule changes"), "{out}");
+    let (code, _, err) = warden(&[
+        "pack",
+        "diff",
+        v1.to_str().unwrap(),
+        "nope@1.0.0",
+        "--data-dir",
+        "/nonexistent",
+    ]);
+    assert_eq!(code, 3);
+    assert!(err.contains("no catalog"), "{err}");
+    let (code, _, err) = warden(&["pack", "diff", v1.to_str().unwrap(), "garbage"]);
+    assert_eq!(code, 3);
+    assert!(
+        err.contains("`garbage` is neither a pack file nor a catalog reference"),
+        "{err}"
+    );
+}
+
+#[test]
+fn token_issue_signs_verifiable_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("issuer.pem");
+    warden(&["keygen", "--out", key.to_str().unwrap()]);
+    let (code, out, err) = warden(&[
+        "token",
+        "issue",
+        "--key",
+        key.to_str().unwrap(),
+        "--sub",
+        "bot",
+        "--tenant",
+        "acme",
+        "--roles",
+        "runtime,auditor",
+        "--ttl",
+        "10m",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let mut auth = warden_host::server::auth::Authenticator::new();
+    auth.add_public_key_pem(
+        "k",
+        &std::fs::read_to_string(dir.path().join("issuer.pem.pub")).unwrap(),
+    )
+    .unwrap();
+    let claims = auth
+        .authenticate(Some(&format!("Bearer {}", out.trim())))
+        .unwrap();
+    assert_eq!(claims.tenant, "acme");
+    assert_eq!(claims.roles.len(), 2);
+    assert!(claims.exp <= claims.iat.unwrap() + 600);
+    let (code, _, err) = warden(&[
+        "token",
+        "issue",
+        "--key",
+        key.to_str().unwrap(),
+        "--sub",
+        "b",
+        "--tenant",
+        "a",
+        "--roles",
+        "root",
+    ]);
+    assert_eq!(code, 3);
+    assert!(err.contains("unknown role `root`"), "{err}");
+    let (code, _, err) = warden(&[
+        "token",
+        "issue",
+        "--data-dir",
+        "/nonexistent",
+        "--sub",
+        "b",
+        "--tenant",
+        "a",
+        "--roles",
+        "runtime",
+    ]);
+    assert_eq!(code, 3);
+    assert!(err.contains("warden serve"), "{err}");
+}

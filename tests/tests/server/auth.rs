@@ -2,6 +2,8 @@
 //! expired, foreign-key and HS256 tokens, the wrong tenant, a missing role,
 //! and the right role; plus the scoping rules of `*` and runtime tokens.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use crate::both;
 use crate::harness::*;
 use axum::http::{Method, StatusCode, header};

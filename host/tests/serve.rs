@@ -1,0 +1,381 @@
+//! `warden serve` as real processes: first start on the embedded default,
+//! two servers on one PostgreSQL, graceful shutdown.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use warden_host::server::auth::{Role, TokenSigner};
+use warden_host::server::keys;
+
+const WARDEN: &str = env!("CARGO_BIN_EXE_warden");
+
+/// The built-in packs, built by the `warden-tests` build script or `cargo xtask packs`.
+fn packs_dir() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let candidates = [
+        std::env::var_os("WARDEN_PACKS_DIR").map(PathBuf::from),
+        Some(root.join("target/packs")),
+        Some(root.join("target/wasm-build/out")),
+    ];
+    for c in candidates.into_iter().flatten() {
+        if c.join("treasury.wasm").exists() {
+            // Only the three built-in packs.
+            let dir = std::env::temp_dir().join(format!("warden-builtins-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            for n in ["treasury", "pii-strict", "external-tools-untrusted"] {
+                std::fs::copy(c.join(format!("{n}.wasm")), dir.join(format!("{n}.wasm"))).unwrap();
+            }
+            return dir;
+        }
+    }
+    panic!("built-in packs not found: run `cargo xtask packs` (or `cargo xtask test`)");
+}
+
+/// A `warden serve` child process.
+struct Proc {
+    child: Child,
+    addr: String,
+    out: std::sync::Mutex<std::sync::mpsc::Receiver<String>>,
+}
+
+impl Proc {
+    fn start(args: &[&str]) -> Proc {
+        let mut child = Command::new(WARDEN)
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let line = rx
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .expect("warden serve did not start");
+            if let Some(a) = line.strip_prefix("warden listening on http://") {
+                return Proc {
+                    child,
+                    addr: a.to_owned(),
+                    out: std::sync::Mutex::new(rx),
+                };
+            }
+        }
+    }
+
+    /// SIGTERM, then the exit status and the rest of its output.
+    fn terminate(mut self) -> (std::process::ExitStatus, Vec<String>) {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        let status = self.child.wait().unwrap();
+        let rest = self.out.lock().unwrap().try_iter().collect();
+        (status, rest)
+    }
+
+    fn call(&self, method: &str, path: &str, token: &str, body: Option<&Value>) -> (u16, Value) {
+        http(&self.addr, method, path, token, body)
+    }
+}
+
+/// A minimal HTTP/1.1 client (one request per connection).
+fn http(addr: &str, method: &str, path: &str, token: &str, body: Option<&Value>) -> (u16, Value) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw);
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+struct Keys {
+    _dir: tempfile::TempDir,
+    public: PathBuf,
+    signer: TokenSigner,
+}
+
+fn keys() -> Keys {
+    let dir = tempfile::tempdir().unwrap();
+    let k = keys::generate_signing_key().unwrap();
+    let public = dir.path().join("issuer.pub");
+    std::fs::write(
+        &public,
+        keys::verifying_key_pem(&k.verifying_key()).unwrap(),
+    )
+    .unwrap();
+    Keys {
+        signer: TokenSigner::from_pem(&keys::signing_key_pem(&k).unwrap()).unwrap(),
+        public,
+        _dir: dir,
+    }
+}
+
+fn token(k: &Keys, tenant: &str, roles: &[Role]) -> String {
+    k.signer
+        .issue("test", tenant, roles, Duration::from_secs(600))
+        .unwrap()
+}
+
+fn payment(id: &str, minor: i64) -> Value {
+    json!({"id": id, "tenant": "acme", "principal": {"agent": "bot"},
+           "action": {"tool": "payments.pay_invoice", "safety_class": "financial",
+                      "amount": {"minor_units": minor, "currency": "EUR"}}})
+}
+
+#[test]
+fn first_start_needs_no_flags_and_issues_working_tokens() {
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path().to_str().unwrap();
+    let server = Proc::start(&["--data-dir", d]);
+    assert!(data.path().join("warden.db").exists());
+    assert!(data.path().join("master.key").exists());
+    let out = Command::new(WARDEN)
+        .args([
+            "token",
+            "issue",
+            "--data-dir",
+            d,
+            "--sub",
+            "ops",
+            "--tenant",
+            "*",
+        ])
+        .args(["--roles", "fleet-admin", "--ttl", "5m"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let t = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let (status, body) = server.call("GET", "/v1/tenants", &t, None);
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = server.call("GET", "/v1/tenants", "forged.token.here", None);
+    assert_eq!(status, 401);
+    let (status, out) = server.terminate();
+    assert!(status.success(), "{status:?}");
+    assert!(out.iter().any(|l| l == "warden stopped"), "{out:?}");
+}
+
+/// A fresh PostgreSQL database, dropped at the end.
+struct PgDb(String);
+
+impl PgDb {
+    fn admin() -> String {
+        std::env::var("WARDEN_TEST_PG")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+    }
+
+    fn exec(sql: &str) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            use sqlx::Connection;
+            let mut c = sqlx::PgConnection::connect(&PgDb::admin()).await.unwrap();
+            sqlx::query(sql).execute(&mut c).await.unwrap();
+            c.close().await.unwrap();
+        });
+    }
+
+    fn create() -> PgDb {
+        let name = format!("warden_proc_{}_{}", std::process::id(), rand_suffix());
+        PgDb::exec(&format!("CREATE DATABASE {name}"));
+        PgDb(name)
+    }
+
+    fn url(&self) -> String {
+        let admin = PgDb::admin();
+        format!("{}/{}", admin.rsplit_once('/').unwrap().0, self.0)
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        PgDb::exec(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0));
+    }
+}
+
+fn rand_suffix() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos()
+}
+
+#[test]
+fn two_servers_on_one_postgres_serve_the_same_tenants() {
+    let db = PgDb::create();
+    let k = keys();
+    let packs = packs_dir();
+    let (da, db_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let master = "42".repeat(32);
+    let common = |data: &Path| -> Vec<String> {
+        vec![
+            "--database-url".into(),
+            db.url(),
+            "--data-dir".into(),
+            data.to_str().unwrap().into(),
+            "--jwt-public-key".into(),
+            k.public.to_str().unwrap().into(),
+            "--master-key".into(),
+            master.clone(),
+            "--builtin-packs".into(),
+            packs.to_str().unwrap().into(),
+            "--refresh-ms".into(),
+            "100".into(),
+        ]
+    };
+    let args_a = common(da.path());
+    let args_b = common(db_dir.path());
+    // Both start at once: migrations and built-in registration race.
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| Proc::start(&args_a.iter().map(String::as_str).collect::<Vec<_>>()));
+        let b = s.spawn(|| Proc::start(&args_b.iter().map(String::as_str).collect::<Vec<_>>()));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let admin = token(&k, "*", &[Role::FleetAdmin]);
+    let runtime = token(&k, "acme", &[Role::Runtime]);
+    // Created through A, served by B.
+    let (s, body) = a.call("POST", "/v1/tenants", &admin, Some(&json!({"id": "acme"})));
+    assert_eq!(s, 201, "{body}");
+    let comp = json!({"version": 0, "composition": {"packs": [{"name": "treasury"}], "default_effect": "allow"}});
+    let (s, body) = a.call("PUT", "/v1/tenants/acme/composition", &admin, Some(&comp));
+    assert_eq!(s, 200, "{body}");
+    let (s, body) = b.call(
+        "POST",
+        "/v1/tenants/acme/evaluate",
+        &runtime,
+        Some(&payment("r1", 5_000)),
+    );
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["verdict"], "allow", "{body}");
+    // B's tenant key decrypts with the shared master key: same public key from both.
+    let pa = a.call("GET", "/v1/tenants/acme/public-key", &admin, None).1;
+    let pb = b.call("GET", "/v1/tenants/acme/public-key", &admin, None).1;
+    assert_eq!(pa["public_key"], pb["public_key"]);
+    // A tightens the fleet layer; B follows within its refresh interval.
+    let layer = json!({"version": 0, "layer": {"name": "fleet", "packs": {"treasury": {"amount-limit": {"params": {"max": ["10.00 EUR"]}}}}}});
+    let (s, body) = a.call("PUT", "/v1/fleet/layer", &admin, Some(&layer));
+    assert_eq!(s, 200, "{body}");
+    let changed = Instant::now();
+    loop {
+        let (_, body) = b.call(
+            "POST",
+            "/v1/tenants/acme/evaluate",
+            &runtime,
+            Some(&payment("r2", 5_000)),
+        );
+        if body["verdict"] == "deny" {
+            break;
+        }
+        assert!(
+            changed.elapsed() < Duration::from_secs(5),
+            "B never saw the change: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for i in 0..10 {
+        let r = payment(&format!("x{i}"), 1_000 * (i + 1));
+        let va = a
+            .call("POST", "/v1/tenants/acme/evaluate", &runtime, Some(&r))
+            .1;
+        let vb = b
+            .call("POST", "/v1/tenants/acme/evaluate", &runtime, Some(&r))
+            .1;
+        assert_eq!(va["verdict"], vb["verdict"], "{i}");
+        assert_eq!(va["serving"], vb["serving"]);
+    }
+    // Concurrent edits of the same version through both servers: one wins.
+    let edit = json!({"version": 1, "composition": {"packs": [{"name": "treasury"}, {"name": "pii-strict"}]}});
+    let (ra, rb) = std::thread::scope(|s| {
+        let x = s.spawn(|| {
+            a.call("PUT", "/v1/tenants/acme/composition", &admin, Some(&edit))
+                .0
+        });
+        let y = s.spawn(|| {
+            b.call("PUT", "/v1/tenants/acme/composition", &admin, Some(&edit))
+                .0
+        });
+        (x.join().unwrap(), y.join().unwrap())
+    });
+    let mut codes = [ra, rb];
+    codes.sort();
+    assert_eq!(codes, [200, 409]);
+    let (sa, _) = a.terminate();
+    let (sb, _) = b.terminate();
+    assert!(sa.success() && sb.success());
+}
+
+#[test]
+fn shutdown_lets_in_flight_requests_finish() {
+    let k = keys();
+    let data = tempfile::tempdir().unwrap();
+    let packs = packs_dir();
+    let server = Proc::start(&[
+        "--data-dir",
+        data.path().to_str().unwrap(),
+        "--jwt-public-key",
+        k.public.to_str().unwrap(),
+        "--builtin-packs",
+        packs.to_str().unwrap(),
+    ]);
+    let admin = token(&k, "*", &[Role::FleetAdmin]);
+    server.call("POST", "/v1/tenants", &admin, Some(&json!({"id": "acme"})));
+    let comp = json!({"version": 0, "composition": {"packs": [{"name": "treasury"}, {"name": "pii-strict"}, {"name": "external-tools-untrusted"}]}});
+    assert_eq!(
+        server
+            .call("PUT", "/v1/tenants/acme/composition", &admin, Some(&comp))
+            .0,
+        200
+    );
+    let runtime = token(&k, "acme", &[Role::Runtime]);
+    let batch = json!({"requests": (0..1000).map(|i| payment(&format!("b{i}"), 100 + i)).collect::<Vec<_>>()});
+    let addr = server.addr.clone();
+    let inflight = std::thread::spawn(move || {
+        http(
+            &addr,
+            "POST",
+            "/v1/tenants/acme/evaluate/batch",
+            &runtime,
+            Some(&batch),
+        )
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    let (status, out) = server.terminate();
+    let (code, body) = inflight.join().unwrap();
+    assert_eq!(code, 200, "the in-flight batch was cut off");
+    assert_eq!(body["results"].as_array().map(Vec::len), Some(1000));
+    assert!(status.success(), "{status:?}: {out:?}");
+}
