@@ -67,7 +67,10 @@ impl Proc {
             let line = rx
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))
                 .expect("warden serve did not start");
-            if let Some(a) = line.strip_prefix("warden listening on http://") {
+            if let Some(a) = line
+                .strip_prefix("warden listening on http://")
+                .or_else(|| line.strip_prefix("warden listening on https://"))
+            {
                 return Proc {
                     child,
                     addr: a.to_owned(),
@@ -378,4 +381,83 @@ fn shutdown_lets_in_flight_requests_finish() {
     assert_eq!(code, 200, "the in-flight batch was cut off");
     assert_eq!(body["results"].as_array().map(Vec::len), Some(1000));
     assert!(status.success(), "{status:?}: {out:?}");
+}
+
+#[test]
+fn serves_https_with_the_given_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ])
+        .args(["-days", "1", "-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl is needed to make a test certificate");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let server = Proc::start(&[
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ]);
+    let url = format!("https://{}/healthz", server.addr);
+    let out = Command::new("curl")
+        .args(["-s", "--cacert"])
+        .arg(&cert)
+        .args([
+            "--resolve",
+            &format!(
+                "localhost:{}:127.0.0.1",
+                server.addr.rsplit(':').next().unwrap()
+            ),
+        ])
+        .arg(url.replace("127.0.0.1", "localhost"))
+        .output()
+        .expect("curl is needed for the HTTPS test");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), r#"{"status":"ok"}"#);
+    // Plain HTTP on the TLS port gets no answer.
+    let plain = Command::new("curl")
+        .args(["-s", "-m", "5"])
+        .arg(format!("http://{}/healthz", server.addr))
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&plain.stdout).contains("ok"));
+    let bad = Command::new(WARDEN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .arg("--tls-cert")
+        .arg(&key)
+        .arg("--tls-key")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("cannot use TLS certificate"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    let (status, _) = server.terminate();
+    assert!(status.success());
 }

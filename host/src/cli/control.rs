@@ -56,6 +56,12 @@ pub(crate) struct ServeArgs {
     /// Create the `demo` tenant with the built-in packs and print development tokens.
     #[arg(long)]
     seed_demo: bool,
+    /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
+    #[arg(long, env = "WARDEN_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "WARDEN_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// How often to pick up configuration changes made by other servers, in ms.
     #[arg(long, default_value_t = 250)]
     refresh_ms: u64,
@@ -82,6 +88,7 @@ pub(crate) fn serve(args: ServeArgs, out: &mut dyn Write) -> Result<u8> {
         seed_demo: args.seed_demo,
         refresh_interval: Duration::from_millis(args.refresh_ms.max(10)),
         cache_dir: None,
+        tls: args.tls_cert.zip(args.tls_key),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

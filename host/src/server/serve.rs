@@ -41,6 +41,8 @@ pub struct ServeConfig {
     pub refresh_interval: Duration,
     /// Compiled-pack cache; default `<data-dir>/cache`.
     pub cache_dir: Option<PathBuf>,
+    /// Serve HTTPS with this certificate chain and private key (PEM files).
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 impl Default for ServeConfig {
@@ -58,6 +60,7 @@ impl Default for ServeConfig {
             seed_demo: false,
             refresh_interval: Duration::from_millis(250),
             cache_dir: None,
+            tls: None,
         }
     }
 }
@@ -97,6 +100,16 @@ pub enum ServeError {
     /// Seeding or registering failed.
     #[error("{0}")]
     Setup(String),
+    /// The TLS certificate or key cannot be used.
+    #[error("cannot use TLS certificate `{cert}` and key `{key}`: {message}")]
+    Tls {
+        /// Certificate file.
+        cert: String,
+        /// Key file.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 fn read(path: &Path) -> Result<String, ServeError> {
@@ -135,8 +148,11 @@ pub struct Server {
     pub state: AppState,
     /// Lines worth printing at start (tokens, warnings).
     pub notes: Vec<String>,
+    /// `https` with TLS, else `http`.
+    pub scheme: &'static str,
     listener: tokio::net::TcpListener,
     refresh_interval: Duration,
+    tls: Option<axum_server::tls_rustls::RustlsConfig>,
 }
 
 impl Server {
@@ -245,6 +261,21 @@ impl Server {
                 ));
             }
         }
+        let tls = match &config.tls {
+            None => None,
+            Some((cert, key)) => {
+                // The process-wide provider; a second server in the same process finds it set.
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                let cfg = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                    .await
+                    .map_err(|e| ServeError::Tls {
+                        cert: cert.display().to_string(),
+                        key: key.display().to_string(),
+                        message: e.to_string(),
+                    })?;
+                Some(cfg)
+            }
+        };
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|source| ServeError::Listen {
@@ -256,11 +287,13 @@ impl Server {
             source,
         })?;
         Ok(Server {
+            scheme: if tls.is_some() { "https" } else { "http" },
             addr,
             state,
             notes,
             listener,
             refresh_interval: config.refresh_interval,
+            tls,
         })
     }
 
@@ -282,9 +315,30 @@ impl Server {
             }
         });
         let app = router(self.state.clone());
-        let served = axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let served = match self.tls {
+            None => {
+                axum::serve(self.listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }
+            Some(tls) => {
+                let handle = axum_server::Handle::new();
+                let stopper = handle.clone();
+                tokio::spawn(async move {
+                    shutdown.await;
+                    stopper.graceful_shutdown(None);
+                });
+                match self.listener.into_std() {
+                    Ok(std_listener) => {
+                        axum_server::from_tcp_rustls(std_listener, tls)
+                            .handle(handle)
+                            .serve(app.into_make_service())
+                            .await
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        };
         poller.abort();
         self.state.store().close().await;
         served.map_err(|source| ServeError::Listen {
