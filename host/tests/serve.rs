@@ -42,7 +42,17 @@ struct Proc {
     out: std::sync::Mutex<std::sync::mpsc::Receiver<String>>,
 }
 
+impl Drop for Proc {
+    fn drop(&mut self) {
+        // A failed test must not leave a server running.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Proc {
+    // The child is waited for in `stop` and in `Drop`.
+    #[allow(clippy::zombie_processes)]
     fn start(args: &[&str]) -> Proc {
         let mut child = Command::new(WARDEN)
             .arg("serve")
@@ -82,6 +92,10 @@ impl Proc {
 
     /// SIGTERM, then the exit status and the rest of its output.
     fn terminate(mut self) -> (std::process::ExitStatus, Vec<String>) {
+        self.stop()
+    }
+
+    fn stop(&mut self) -> (std::process::ExitStatus, Vec<String>) {
         Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()

@@ -38,7 +38,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        let detail = if path == "." || path.is_empty() {
+        let detail = if path == "." || path == "?" || path.is_empty() {
             format!("invalid JSON body: {inner}")
         } else {
             format!("invalid JSON body at `{path}`: {inner}")

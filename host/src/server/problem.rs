@@ -14,6 +14,8 @@ pub enum Kind {
     Forbidden,
     /// 404: no such resource (or not visible to the caller).
     NotFound,
+    /// 405: the endpoint exists, the method does not.
+    MethodNotAllowed,
     /// 400: the body is not valid JSON of the expected shape.
     InvalidJson,
     /// 400: a query or path parameter is malformed.
@@ -49,6 +51,7 @@ impl Kind {
             Kind::Unauthorized => "unauthorized",
             Kind::Forbidden => "forbidden",
             Kind::NotFound => "not-found",
+            Kind::MethodNotAllowed => "method-not-allowed",
             Kind::InvalidJson => "invalid-json",
             Kind::InvalidParameter => "invalid-parameter",
             Kind::PayloadTooLarge => "payload-too-large",
@@ -71,6 +74,7 @@ impl Kind {
             Kind::Unauthorized => StatusCode::UNAUTHORIZED,
             Kind::Forbidden => StatusCode::FORBIDDEN,
             Kind::NotFound => StatusCode::NOT_FOUND,
+            Kind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Kind::InvalidJson | Kind::InvalidParameter => StatusCode::BAD_REQUEST,
             Kind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Kind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -89,6 +93,7 @@ impl Kind {
             Kind::Unauthorized => "authentication required",
             Kind::Forbidden => "not allowed",
             Kind::NotFound => "not found",
+            Kind::MethodNotAllowed => "method not allowed",
             Kind::InvalidJson => "invalid JSON body",
             Kind::InvalidParameter => "invalid parameter",
             Kind::PayloadTooLarge => "body too large",

@@ -96,7 +96,8 @@ impl Drop for PgDb {
 /// Keys shared by every test of this binary: the token issuer and a
 /// trusted pack publisher, written as PEM files.
 pub struct Keys {
-    pub dir: tempfile::TempDir,
+    /// Holds the key files for the binary's lifetime.
+    pub _dir: tempfile::TempDir,
     pub issuer: ed25519_dalek::SigningKey,
     pub publisher: ed25519_dalek::SigningKey,
     pub issuer_pub: PathBuf,
@@ -136,7 +137,7 @@ pub fn keys() -> &'static Keys {
             std::fs::copy(pack_path(n), builtins.join(format!("{n}.wasm"))).unwrap();
         }
         Keys {
-            dir,
+            _dir: dir,
             issuer,
             publisher,
             issuer_pub,
@@ -171,11 +172,11 @@ impl Resp {
 
 /// One control plane.
 pub struct App {
-    pub backend: Backend,
     pub state: AppState,
     pub router: Router,
-    pub data: tempfile::TempDir,
-    pub pg: Option<PgDb>,
+    /// The data directory and the database live as long as the app.
+    pub _data: tempfile::TempDir,
+    pub _pg: Option<PgDb>,
     pub signer: TokenSigner,
 }
 
@@ -207,11 +208,10 @@ impl App {
         let server = Server::start(config).await.unwrap();
         let state = server.state.clone();
         App {
-            backend,
             router: warden_host::server::router(state.clone()),
             state,
-            data,
-            pg,
+            _data: data,
+            _pg: pg,
             signer: TokenSigner::from_pem(&keys::signing_key_pem(&k.issuer).unwrap()).unwrap(),
         }
     }

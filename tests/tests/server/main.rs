@@ -1,5 +1,6 @@
 //! The control plane through its router, on SQLite and on the local
 //! PostgreSQL (each test in its own fresh database).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod auth;
 mod bad_input;

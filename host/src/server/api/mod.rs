@@ -128,6 +128,13 @@ async fn not_found() -> ApiError {
     ApiError::new(Kind::NotFound, "no such endpoint")
 }
 
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        Kind::MethodNotAllowed,
+        "this endpoint does not support the method; see the `allow` header",
+    )
+}
+
 /// The API's router, ready to serve.
 pub fn router(state: AppState) -> Router {
     let (router, doc) = api().split_for_parts();
@@ -141,6 +148,7 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .with_state(state)
 }
