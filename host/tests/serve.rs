@@ -390,11 +390,33 @@ fn shutdown_lets_in_flight_requests_finish() {
         )
     });
     std::thread::sleep(Duration::from_millis(50));
+    let current = server.call("GET", "/v1/packs/treasury", &admin, None).1["current"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let (status, out) = server.terminate();
     let (code, body) = inflight.join().unwrap();
     assert_eq!(code, 200, "the in-flight batch was cut off");
     assert_eq!(body["results"].as_array().map(Vec::len), Some(1000));
     assert!(status.success(), "{status:?}: {out:?}");
+    // `warden pack diff` reads catalog references from the server's database.
+    let reference = format!("treasury@{current}");
+    let diff = Command::new(WARDEN)
+        .args(["pack", "diff", &reference, &reference, "--data-dir"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(
+        diff.status.success(),
+        "{}",
+        String::from_utf8_lossy(&diff.stderr)
+    );
+    let text = String::from_utf8_lossy(&diff.stdout);
+    assert!(
+        text.starts_with(&format!("treasury {current} -> {current}")),
+        "{text}"
+    );
+    assert!(text.trim_end().ends_with("no rule changes"), "{text}");
 }
 
 #[test]
