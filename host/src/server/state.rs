@@ -49,7 +49,11 @@ struct Inner {
     packs: Mutex<HashMap<String, Arc<Pack>>>,
     runtimes: RwLock<HashMap<String, Arc<TenantRuntime>>>,
     generation: AtomicI64,
+    shadow_writes: Arc<tokio::sync::Semaphore>,
 }
+
+/// Shadow differences being written at once, at most.
+pub const MAX_SHADOW_WRITES: usize = 256;
 
 /// Cheap to clone; shared by every handler.
 #[derive(Clone)]
@@ -70,6 +74,7 @@ impl AppState {
             packs: Mutex::new(HashMap::new()),
             runtimes: RwLock::new(HashMap::new()),
             generation: AtomicI64::new(generation),
+            shadow_writes: Arc::new(tokio::sync::Semaphore::new(MAX_SHADOW_WRITES)),
         })))
     }
 
@@ -96,6 +101,12 @@ impl AppState {
     /// Trusted publishers.
     pub fn publishers(&self) -> &[Publisher] {
         &self.0.config.publishers
+    }
+
+    /// A slot for writing one shadow difference, if fewer than
+    /// [`MAX_SHADOW_WRITES`] are in flight.
+    pub fn shadow_permit(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        Arc::clone(&self.0.shadow_writes).try_acquire_owned().ok()
     }
 
     /// Whether unsigned packs are rejected.

@@ -97,6 +97,12 @@ fn record_shadow(
             at_ms: now_ms(),
         })
         .collect();
+    // Written off the request path, with a bound: a shadow version that
+    // disagrees on every request must not pile up unbounded writes.
+    let Some(permit) = st.shadow_permit() else {
+        eprintln!("warden: too many shadow differences being written; one dropped");
+        return;
+    };
     let store = st.store().clone();
     tokio::spawn(async move {
         for row in rows {
@@ -104,6 +110,7 @@ fn record_shadow(
                 eprintln!("warden: cannot record shadow difference: {e}");
             }
         }
+        drop(permit);
     });
 }
 
