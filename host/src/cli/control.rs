@@ -50,7 +50,8 @@ pub(crate) struct ServeArgs {
     /// Reject packs without a valid publisher signature.
     #[arg(long, env = "WARDEN_REQUIRE_SIGNED_PACKS")]
     require_signed_packs: bool,
-    /// Directory of built-in packs (`.wasm`) registered at start.
+    /// Directory of built-in packs (`.wasm`, optional `.wasm.sig`) registered at start;
+    /// default `target/packs` (where `cargo xtask packs` puts them) when it exists.
     #[arg(long, env = "WARDEN_BUILTIN_PACKS")]
     builtin_packs: Option<PathBuf>,
     /// Create the `demo` tenant with the built-in packs and print development tokens.
@@ -84,7 +85,10 @@ pub(crate) fn serve(args: ServeArgs, out: &mut dyn Write) -> Result<u8> {
         master_key: args.master_key,
         trusted_publishers: publishers,
         require_signed_packs: args.require_signed_packs,
-        builtin_packs: args.builtin_packs,
+        builtin_packs: args.builtin_packs.or_else(|| {
+            let dev = PathBuf::from("target").join("packs");
+            dev.is_dir().then_some(dev)
+        }),
         seed_demo: args.seed_demo,
         refresh_interval: Duration::from_millis(args.refresh_ms.max(10)),
         cache_dir: None,

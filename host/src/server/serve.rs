@@ -239,8 +239,12 @@ impl Server {
         })
         .await?;
         let mut builtins = Vec::new();
-        if let Some(dir) = &config.builtin_packs {
-            builtins = register_builtins(&state, dir, &mut notes).await?;
+        match &config.builtin_packs {
+            Some(dir) => builtins = register_builtins(&state, dir, &mut notes).await?,
+            None => notes.push(
+                "no built-in packs directory (--builtin-packs or WARDEN_BUILTIN_PACKS): none registered"
+                    .to_owned(),
+            ),
         }
         if config.seed_demo {
             seed_tenant(&state, "demo", &builtins, Isolation::Reuse).await?;

@@ -243,6 +243,7 @@ impl AppState {
                 .map_err(ApiError::internal)?
                 .map_err(|e| ApiError::new(Kind::InvalidComposition, e.to_string()))?;
         let mut shadow = None;
+        let mut shadow_error = None;
         if !res.shadow.is_empty() {
             let mut sp = packs.clone();
             let mut ids = Vec::new();
@@ -253,14 +254,24 @@ impl AppState {
             let spec = res.spec.clone();
             let t = tenant.to_owned();
             // A shadow version that rejects the tenant's layers is not
-            // evaluated; the enforced composition is unaffected.
-            if let Ok(Ok(c)) =
-                tokio::task::spawn_blocking(move || Composition::build(t, sp, &spec)).await
-            {
-                shadow = Some((Arc::new(c), ids));
+            // evaluated; the enforced composition is unaffected, and the
+            // serving reason says why the shadow is missing.
+            match tokio::task::spawn_blocking(move || Composition::build(t, sp, &spec)).await {
+                Ok(Ok(c)) => shadow = Some((Arc::new(c), ids)),
+                Ok(Err(e)) => shadow_error = Some(e.to_string()),
+                Err(e) => shadow_error = Some(e.to_string()),
             }
         }
-        let serving = res.packs.into_iter().map(|(_, s)| s).collect();
+        let serving = res
+            .packs
+            .into_iter()
+            .map(|(_, mut s)| {
+                if let (Some(v), Some(e)) = (s.shadow_version.take(), &shadow_error) {
+                    s.reason = format!("{}; shadow {v} not evaluated: {e}", s.reason);
+                }
+                s
+            })
+            .collect();
         Ok((Some(Arc::new(composition)), serving, shadow))
     }
 }
