@@ -266,7 +266,9 @@ impl AppState {
             .packs
             .into_iter()
             .map(|(_, mut s)| {
-                if let (Some(v), Some(e)) = (s.shadow_version.take(), &shadow_error) {
+                if let Some(e) = &shadow_error
+                    && let Some(v) = s.shadow_version.take()
+                {
                     s.reason = format!("{}; shadow {v} not evaluated: {e}", s.reason);
                 }
                 s
