@@ -41,6 +41,8 @@ pub mod rollout;
 mod sandbox;
 #[cfg(feature = "server")]
 pub mod server;
+#[cfg(feature = "server")]
+pub mod trace;
 
 pub use bindings::CONTRACT_VERSION;
 pub use compose::{Composition, CompositionSpec, Isolation};

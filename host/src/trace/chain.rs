@@ -1,0 +1,157 @@
+//! Events and the hash chain: `hash(n) = SHA-256(hash(n-1) || canonical(event n))`,
+//! starting from a per-tenant genesis hash.
+
+use super::TraceError;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// A SHA-256 hash.
+pub type Hash = [u8; 32];
+
+/// Domain tag of the genesis hash.
+pub const GENESIS_TAG: &str = "warden-trace-v1";
+
+/// What retention periods apply to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EventClass {
+    /// Decisions on financial actions, and approvals of them.
+    Financial,
+    /// Decisions on read-only actions.
+    ReadOnly,
+    /// Decisions on writes, external calls and destructive actions.
+    Action,
+    /// Configuration: packs, compositions, rollouts, tenants, pruning.
+    Admin,
+}
+
+/// One event of a tenant's log. Its canonical bytes are what the chain covers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Event {
+    /// The tenant whose log this is.
+    pub tenant: String,
+    /// Position in the tenant's log, from 1, contiguous.
+    pub seq: u64,
+    /// When it was appended (Unix ms).
+    pub at_ms: i64,
+    /// Retention class.
+    pub class: EventClass,
+    /// `decision`, `pack-upload`, `composition-change`, `rollout-step`, ...
+    pub kind: String,
+    /// The event's content (after masking).
+    pub body: Value,
+}
+
+/// One line of an export: the event with the chain's hashes in hex.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Record {
+    /// The previous event's hash (the genesis hash for the first).
+    pub prev: String,
+    /// `SHA-256(prev || canonical(event))`.
+    pub hash: String,
+    /// The event.
+    pub event: Event,
+}
+
+/// RFC 8785 canonical JSON of a value.
+pub fn canonical<T: Serialize>(what: &'static str, value: &T) -> Result<Vec<u8>, TraceError> {
+    serde_json_canonicalizer::to_vec(value).map_err(|e| TraceError::Canonical {
+        what,
+        message: e.to_string(),
+    })
+}
+
+/// The hash a tenant's chain starts from: `SHA-256("warden-trace-v1" || 0x00 || tenant)`.
+/// Different per tenant, so one tenant's events cannot be spliced into another's log.
+pub fn genesis(tenant: &str) -> Hash {
+    let mut h = Sha256::new();
+    h.update(GENESIS_TAG.as_bytes());
+    h.update([0]);
+    h.update(tenant.as_bytes());
+    h.finalize().into()
+}
+
+/// `SHA-256(prev || event_bytes)`.
+pub fn link(prev: &Hash, event_bytes: &[u8]) -> Hash {
+    let mut h = Sha256::new();
+    h.update(prev);
+    h.update(event_bytes);
+    h.finalize().into()
+}
+
+/// Parses 64 hex digits.
+pub(crate) fn parse_hash(hex_text: &str) -> Result<Hash, TraceError> {
+    let bytes = hex::decode(hex_text).map_err(|_| TraceError::BadHash(hex_text.to_owned()))?;
+    bytes
+        .try_into()
+        .map_err(|_| TraceError::BadHash(hex_text.to_owned()))
+}
+
+/// The head of one tenant's chain: appends events in memory (the store
+/// persists the records it returns).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chain {
+    tenant: String,
+    last_seq: u64,
+    head: Hash,
+}
+
+impl Chain {
+    /// An empty chain for `tenant`.
+    pub fn new(tenant: &str) -> Chain {
+        Chain {
+            tenant: tenant.to_owned(),
+            last_seq: 0,
+            head: genesis(tenant),
+        }
+    }
+
+    /// A chain continuing after `last_seq` with head `head`.
+    pub fn resume(tenant: &str, last_seq: u64, head: Hash) -> Chain {
+        Chain {
+            tenant: tenant.to_owned(),
+            last_seq,
+            head,
+        }
+    }
+
+    /// The last sequence number (0 when empty).
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
+    /// The head hash.
+    pub fn head(&self) -> &Hash {
+        &self.head
+    }
+
+    /// Appends an event; returns its record.
+    pub fn append(
+        &mut self,
+        at_ms: i64,
+        class: EventClass,
+        kind: &str,
+        body: Value,
+    ) -> Result<Record, TraceError> {
+        let event = Event {
+            tenant: self.tenant.clone(),
+            seq: self.last_seq + 1,
+            at_ms,
+            class,
+            kind: kind.to_owned(),
+            body,
+        };
+        let hash = link(&self.head, &canonical("event", &event)?);
+        let record = Record {
+            prev: hex::encode(self.head),
+            hash: hex::encode(hash),
+            event,
+        };
+        self.last_seq += 1;
+        self.head = hash;
+        Ok(record)
+    }
+}

@@ -1,0 +1,29 @@
+//! The trace log's core: events, their canonical bytes (RFC 8785), the
+//! per-tenant hash chain, signed checkpoints, and a streaming verifier that
+//! names the first bad sequence number. Storage, group commit, retention and
+//! the API build on this (see `docs/adr/0008-trace-chain.md`).
+
+mod chain;
+mod checkpoint;
+mod verify;
+
+pub use chain::{Chain, Event, EventClass, GENESIS_TAG, Hash, Record, canonical, genesis, link};
+pub use checkpoint::{Checkpoint, SignedCheckpoint};
+pub use verify::{Fault, Report, Verifier, verify_ndjson};
+
+/// A trace error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TraceError {
+    /// A value cannot be written as canonical JSON (e.g. a non-finite number).
+    #[error("cannot canonicalize `{what}`: {message}")]
+    Canonical {
+        /// What was being encoded.
+        what: &'static str,
+        /// The encoder's message.
+        message: String,
+    },
+    /// A hash is not 64 hex digits.
+    #[error("`{0}` is not a SHA-256 hash in hex")]
+    BadHash(String),
+}

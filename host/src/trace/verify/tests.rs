@@ -1,0 +1,255 @@
+//! The chain and the verifier against every kind of tampering, plus the
+//! canonical-encoding and hash test vectors the ADR quotes.
+
+use super::*;
+use crate::trace::{Chain, EventClass, genesis};
+use serde_json::json;
+
+fn log(n: u64) -> Vec<Record> {
+    let mut c = Chain::new("acme");
+    (1..=n)
+        .map(|i| {
+            c.append(
+                1_700_000_000_000 + i as i64,
+                EventClass::Financial,
+                "decision",
+                json!({"verdict": "allow", "amount": i * 100, "note": "ünïcödé €"}),
+            )
+            .unwrap()
+        })
+        .collect()
+}
+
+fn ndjson(records: &[Record]) -> String {
+    records
+        .iter()
+        .map(|r| serde_json::to_string(r).unwrap() + "\n")
+        .collect()
+}
+
+fn key() -> ed25519_dalek::SigningKey {
+    ed25519_dalek::SigningKey::from_bytes(&[7u8; 32])
+}
+
+fn checkpoint(records: &[Record], seq: u64) -> SignedCheckpoint {
+    let r = &records[(seq - 1) as usize];
+    Checkpoint::new("acme", seq, &parse_hash(&r.hash).unwrap(), 1)
+        .sign(&key())
+        .unwrap()
+}
+
+fn verify(records: &[Record], cp: Option<&SignedCheckpoint>) -> Report {
+    let vk = key().verifying_key();
+    verify_ndjson(ndjson(records).as_bytes(), "acme", cp.map(|c| (c, &vk)))
+}
+
+#[test]
+fn rfc8785_vectors() {
+    // RFC 8785 section 3.2.2: numbers, string escapes, literals, key order.
+    let input = r#"{"numbers": [333333333.33333329, 1E30, 4.50, 2e-3, 0.000000000000000000000000001],
+        "string": "\u20ac$\u000F\u000aA'\u0042\u0022\u005c\\\"\/", "literals": [null, true, false]}"#;
+    let v: serde_json::Value = serde_json::from_str(input).unwrap();
+    assert_eq!(
+        String::from_utf8(canonical("t", &v).unwrap()).unwrap(),
+        r#"{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],"string":"€$\u000f\nA'B\"\\\\\"/"}"#
+    );
+    // Section 3.2.3: keys sorted by UTF-16 code units.
+    let sorted: serde_json::Value = serde_json::from_str(
+        r#"{"\u20ac": 1, "\r": 2, "\ufb33": 3, "1": 4, "\ud83d\ude00": 5, "\u0080": 6, "\u00f6": 7}"#,
+    )
+    .unwrap();
+    let text = String::from_utf8(canonical("t", &sorted).unwrap()).unwrap();
+    let order: Vec<i64> = serde_json::from_str::<serde_json::Value>(&text)
+        .map(|_| {
+            let mut found = Vec::new();
+            for (i, c) in text.char_indices() {
+                if c == ':' {
+                    found.push(
+                        text[i + 1..]
+                            .split([',', '}'])
+                            .next()
+                            .unwrap()
+                            .parse()
+                            .unwrap(),
+                    );
+                }
+            }
+            found
+        })
+        .unwrap();
+    assert_eq!(order, [2, 4, 6, 7, 1, 5, 3]);
+}
+
+#[test]
+fn chain_hash_vectors() {
+    // Persisted contract: these values must never change (ADR 0008). They were
+    // computed independently with Python's hashlib over the same bytes.
+    assert_eq!(
+        hex::encode(genesis("acme")),
+        "f41baf2ffbb0fd876c6694479dcf3b98254fdf4ec30b82888f7dc2445fca8c85"
+    );
+    let mut c = Chain::new("acme");
+    let r = c
+        .append(
+            1_700_000_000_000,
+            EventClass::Admin,
+            "tenant-created",
+            json!({"id": "acme"}),
+        )
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(canonical("event", &r.event).unwrap()).unwrap(),
+        r#"{"at_ms":1700000000000,"body":{"id":"acme"},"class":"admin","kind":"tenant-created","seq":1,"tenant":"acme"}"#
+    );
+    assert_eq!(r.prev, hex::encode(genesis("acme")));
+    assert_eq!(
+        r.hash,
+        "0504a04619aa89b1564729002084ee3554c049e7ae8393ee0a46e842196aa25f"
+    );
+    assert_ne!(genesis("acme"), genesis("acme2"));
+}
+
+#[test]
+fn a_clean_log_verifies_with_and_without_a_checkpoint() {
+    let l = log(100);
+    let r = verify(&l, None);
+    assert!(r.ok(), "{r:?}");
+    assert_eq!((r.events, r.last_seq), (100, 100));
+    assert_eq!(r.head, l[99].hash);
+    assert!(verify(&l, Some(&checkpoint(&l, 100))).ok());
+    assert!(verify(&l, Some(&checkpoint(&l, 60))).ok());
+}
+
+#[test]
+fn a_changed_byte_is_found_at_its_event() {
+    let mut l = log(100);
+    l[36].event.body["amount"] = json!(3701);
+    let r = verify(&l, None);
+    assert_eq!(r.fault, Some(Fault::Changed { seq: 37 }));
+    assert_eq!(r.last_seq, 36);
+    // Changing the stored hash instead breaks the next link.
+    let mut l = log(100);
+    l[36].hash = l[35].hash.clone();
+    assert_eq!(verify(&l, None).fault, Some(Fault::Changed { seq: 37 }));
+}
+
+#[test]
+fn removed_swapped_and_inserted_events_are_found() {
+    let l = log(100);
+    let mut removed = l.clone();
+    removed.remove(36);
+    assert_eq!(
+        verify(&removed, None).fault,
+        Some(Fault::Removed { seq: 37, found: 38 })
+    );
+
+    let mut swapped = l.clone();
+    swapped.swap(36, 37);
+    assert_eq!(verify(&swapped, None).fault.and_then(|f| f.seq()), Some(37));
+    // Swapped and renumbered so sequence numbers look right: the links break.
+    let mut renumbered = l.clone();
+    renumbered.swap(36, 37);
+    renumbered[36].event.seq = 37;
+    renumbered[37].event.seq = 38;
+    assert_eq!(
+        verify(&renumbered, None).fault,
+        Some(Fault::BrokenLink { seq: 37, prev: 36 })
+    );
+
+    let mut inserted = l.clone();
+    let mut forged = l[37].clone();
+    forged.event.body = json!({"verdict": "allow", "forged": true});
+    inserted.insert(37, forged);
+    assert_eq!(
+        verify(&inserted, None).fault,
+        Some(Fault::Changed { seq: 38 })
+    );
+    let mut dup = l.clone();
+    dup.insert(37, l[36].clone());
+    assert_eq!(
+        verify(&dup, None).fault,
+        Some(Fault::OutOfOrder {
+            seq: 37,
+            expected: 38
+        })
+    );
+}
+
+#[test]
+fn a_rewritten_history_needs_the_checkpoint_to_be_caught() {
+    let l = log(100);
+    let cp = checkpoint(&l, 100);
+    // Truncate at 90 and re-append ten forged events with correct hashes.
+    let mut c = Chain::resume("acme", 90, parse_hash(&l[89].hash).unwrap());
+    let mut forged: Vec<Record> = l[..90].to_vec();
+    for i in 91..=100 {
+        forged.push(
+            c.append(
+                i,
+                EventClass::Financial,
+                "decision",
+                json!({"verdict": "allow"}),
+            )
+            .unwrap(),
+        );
+    }
+    assert!(verify(&forged, None).ok(), "internally consistent");
+    assert_eq!(
+        verify(&forged, Some(&cp)).fault,
+        Some(Fault::HeadMismatch { seq: 100 })
+    );
+    // Plain truncation.
+    assert_eq!(
+        verify(&l[..90], Some(&cp)).fault,
+        Some(Fault::Truncated { seq: 100, last: 90 })
+    );
+}
+
+#[test]
+fn checkpoints_must_be_signed_by_the_tenant_key_for_the_tenant() {
+    let l = log(10);
+    let mut cp = checkpoint(&l, 10);
+    cp.checkpoint.seq = 9;
+    assert_eq!(verify(&l, Some(&cp)).fault, Some(Fault::BadSignature));
+    let other = ed25519_dalek::SigningKey::from_bytes(&[8u8; 32]);
+    let foreign = Checkpoint::new("acme", 10, &parse_hash(&l[9].hash).unwrap(), 1)
+        .sign(&other)
+        .unwrap();
+    assert_eq!(verify(&l, Some(&foreign)).fault, Some(Fault::BadSignature));
+    let beta = Checkpoint::new("beta", 10, &parse_hash(&l[9].hash).unwrap(), 1)
+        .sign(&key())
+        .unwrap();
+    assert_eq!(
+        verify(&l, Some(&beta)).fault,
+        Some(Fault::CheckpointTenant("beta".into()))
+    );
+}
+
+#[test]
+fn foreign_and_malformed_lines_are_reported() {
+    let l = log(5);
+    let mut mixed = l.clone();
+    let mut b = Chain::new("beta");
+    mixed[2] = b.append(1, EventClass::Admin, "x", json!({})).unwrap();
+    assert!(matches!(
+        verify(&mixed, None).fault,
+        Some(Fault::WrongTenant { .. })
+    ));
+    let text = ndjson(&l[..2]) + "{not json\n" + &ndjson(&l[2..]);
+    let r = verify_ndjson(text.as_bytes(), "acme", None);
+    assert!(
+        matches!(r.fault, Some(Fault::Malformed { line: 3, .. })),
+        "{r:?}"
+    );
+    assert_eq!(r.last_seq, 2);
+}
+
+#[test]
+fn a_pruned_log_verifies_from_its_checkpoint() {
+    let l = log(50);
+    let mut v = Verifier::resume("acme", 20, parse_hash(&l[19].hash).unwrap());
+    for r in &l[20..] {
+        v.push(r).unwrap();
+    }
+    assert!(v.finish(None).ok());
+}
