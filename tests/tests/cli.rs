@@ -328,3 +328,70 @@ fn token_issue_signs_verifiable_tokens() {
     assert_eq!(code, 3);
     assert!(err.contains("warden serve"), "{err}");
 }
+
+#[test]
+fn trace_verify_offline_reports_the_first_bad_event() {
+    use warden_host::trace::{Chain, Checkpoint, EventClass};
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("tenant.pem");
+    warden(&["keygen", "--out", key.to_str().unwrap()]);
+    let signing = warden_host::server::keys::read_signing_key(&key).unwrap();
+    let mut chain = Chain::new("acme");
+    let records: Vec<_> = (1..=20)
+        .map(|i| {
+            chain
+                .append(i, EventClass::Financial, "decision", json!({"n": i}))
+                .unwrap()
+        })
+        .collect();
+    let cp = Checkpoint::new("acme", 20, chain.head(), 1)
+        .sign(&signing)
+        .unwrap();
+    let lines = |rs: &[warden_host::trace::Record]| -> String {
+        rs.iter()
+            .map(|r| serde_json::to_string(r).unwrap() + "\n")
+            .collect()
+    };
+    let export = dir.path().join("export.ndjson");
+    let cp_path = write(dir.path(), "cp.json", &serde_json::to_value(&cp).unwrap());
+    let pubkey = format!("{}.pub", key.display());
+    std::fs::write(&export, lines(&records)).unwrap();
+    let args = |file: &Path| {
+        vec![
+            "trace".to_owned(),
+            "verify".into(),
+            "--tenant".into(),
+            "acme".into(),
+            "--file".into(),
+            file.display().to_string(),
+            "--checkpoint".into(),
+            cp_path.clone(),
+            "--public-key".into(),
+            pubkey.clone(),
+        ]
+    };
+    let run = |file: &Path| {
+        let a = args(file);
+        warden(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let (code, out, err) = run(&export);
+    assert_eq!(code, 0, "{out}{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["last_seq"], 20);
+    assert!(report["fault"].is_null());
+    // One changed byte in event 7.
+    let tampered = lines(&records).replacen("{\"n\":7}", "{\"n\":8}", 1);
+    std::fs::write(&export, tampered).unwrap();
+    let (code, out, _) = run(&export);
+    assert_eq!(code, 1);
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["fault"]["fault"], "changed");
+    assert_eq!(report["fault"]["seq"], 7);
+    // A truncated tail, against the checkpoint.
+    std::fs::write(&export, lines(&records[..15])).unwrap();
+    let (code, out, _) = run(&export);
+    assert_eq!(code, 1);
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["fault"]["fault"], "truncated");
+    assert_eq!(report["fault"]["last"], 15);
+}

@@ -44,6 +44,11 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Verify a tenant's trace log export offline (no database).
+    Trace {
+        #[command(subcommand)]
+        command: control::TraceCommand,
+    },
     /// Work with pack files.
     Pack {
         #[command(subcommand)]
@@ -158,6 +163,7 @@ fn execute(cli: Cli, out: &mut dyn Write) -> Result<u8> {
         Command::Serve(args) => return control::serve(*args, out),
         Command::Token { command } => return control::token(command, out),
         Command::Keygen { out: path } => return control::keygen(&path, out),
+        Command::Trace { command } => return control::trace(command, out),
         Command::Pack {
             command: PackCommand::Sign { file, key },
         } => return control::sign(&engine()?, &file, &key, out),
