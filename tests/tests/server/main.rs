@@ -3,7 +3,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod auth;
+mod auth_table;
 mod bad_input;
+mod bad_requests;
 mod catalog;
 mod compositions;
 mod evaluate;
