@@ -25,7 +25,7 @@ fn export(n: u64) -> String {
                        "routes": ["finance"]}),
             )
             .unwrap();
-        out.push_str(&serde_json::to_string(&r).unwrap());
+        out.push_str(&r.to_line().unwrap());
         out.push('\n');
     }
     out

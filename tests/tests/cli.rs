@@ -348,9 +348,7 @@ fn trace_verify_offline_reports_the_first_bad_event() {
         .sign(&signing)
         .unwrap();
     let lines = |rs: &[warden_host::trace::Record]| -> String {
-        rs.iter()
-            .map(|r| serde_json::to_string(r).unwrap() + "\n")
-            .collect()
+        rs.iter().map(|r| r.to_line().unwrap() + "\n").collect()
     };
     let export = dir.path().join("export.ndjson");
     let cp_path = write(dir.path(), "cp.json", &serde_json::to_value(&cp).unwrap());

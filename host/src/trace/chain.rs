@@ -56,6 +56,22 @@ pub struct Record {
     pub event: Event,
 }
 
+impl Record {
+    /// The record as one NDJSON line (without the newline), with the event
+    /// written as its canonical bytes, exactly what the hash covers.
+    pub fn to_line(&self) -> Result<String, TraceError> {
+        let event = canonical("event", &self.event)?;
+        let event = String::from_utf8(event).map_err(|e| TraceError::Canonical {
+            what: "event",
+            message: e.to_string(),
+        })?;
+        Ok(format!(
+            "{{\"prev\":\"{}\",\"hash\":\"{}\",\"event\":{event}}}",
+            self.prev, self.hash
+        ))
+    }
+}
+
 /// RFC 8785 canonical JSON of a value.
 pub fn canonical<T: Serialize>(what: &'static str, value: &T) -> Result<Vec<u8>, TraceError> {
     serde_json_canonicalizer::to_vec(value).map_err(|e| TraceError::Canonical {

@@ -4,7 +4,9 @@
 use super::chain::parse_hash;
 use super::{Checkpoint, Hash, Record, SignedCheckpoint, canonical, genesis, link};
 use ed25519_dalek::VerifyingKey;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use std::borrow::Cow;
 use std::io::BufRead;
 
 /// What is wrong with a log, at its first bad sequence number.
@@ -166,44 +168,55 @@ impl Verifier {
     /// Checks the next record and advances.
     pub fn push(&mut self, rec: &Record) -> Result<(), Fault> {
         let e = &rec.event;
+        let bytes = canonical("event", e).map_err(|_| Fault::Changed { seq: e.seq })?;
+        self.push_parts(&e.tenant, e.seq, &rec.prev, &rec.hash, &bytes)
+    }
+
+    /// Checks the next record given as its parts: the event's canonical
+    /// bytes as stored or exported, and the tenant and sequence number read
+    /// from them.
+    pub fn push_parts(
+        &mut self,
+        tenant: &str,
+        seq: u64,
+        prev: &str,
+        hash: &str,
+        event_bytes: &[u8],
+    ) -> Result<(), Fault> {
         let expected = self.last_seq + 1;
-        if e.tenant != self.tenant {
+        if tenant != self.tenant {
             return Err(Fault::WrongTenant {
-                seq: e.seq,
-                tenant: e.tenant.clone(),
+                seq,
+                tenant: tenant.to_owned(),
             });
         }
-        if e.seq > expected {
+        if seq > expected {
             return Err(Fault::Removed {
                 seq: expected,
-                found: e.seq,
+                found: seq,
             });
         }
-        if e.seq < expected {
-            return Err(Fault::OutOfOrder {
-                seq: e.seq,
-                expected,
-            });
+        if seq < expected {
+            return Err(Fault::OutOfOrder { seq, expected });
         }
-        if parse_hash(&rec.prev).ok() != Some(self.head) {
+        if parse_hash(prev).ok() != Some(self.head) {
             return Err(Fault::BrokenLink {
-                seq: e.seq,
+                seq,
                 prev: self.last_seq,
             });
         }
-        let bytes = canonical("event", e).map_err(|_| Fault::Changed { seq: e.seq })?;
-        let hash = link(&self.head, &bytes);
-        if parse_hash(&rec.hash).ok() != Some(hash) {
-            return Err(Fault::Changed { seq: e.seq });
+        let computed = link(&self.head, event_bytes);
+        if parse_hash(hash).ok() != Some(computed) {
+            return Err(Fault::Changed { seq });
         }
         if let Some(cp) = &self.checkpoint
-            && cp.seq == e.seq
-            && parse_hash(&cp.head).ok() != Some(hash)
+            && cp.seq == seq
+            && parse_hash(&cp.head).ok() != Some(computed)
         {
-            return Err(Fault::HeadMismatch { seq: e.seq });
+            return Err(Fault::HeadMismatch { seq });
         }
-        self.last_seq = e.seq;
-        self.head = hash;
+        self.last_seq = seq;
+        self.head = computed;
         self.events += 1;
         Ok(())
     }
@@ -227,8 +240,28 @@ impl Verifier {
     }
 }
 
-/// Verifies an NDJSON export (one [`Record`] per line) of `tenant`'s log,
-/// optionally against a signed checkpoint. Reads line by line.
+/// An export line, borrowed: the event stays raw text.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRecord<'a> {
+    prev: &'a str,
+    hash: &'a str,
+    #[serde(borrow)]
+    event: &'a RawValue,
+}
+
+/// The fields of an event the verifier reads; the rest is only hashed.
+#[derive(Deserialize)]
+struct EventHead<'a> {
+    #[serde(borrow)]
+    tenant: Cow<'a, str>,
+    seq: u64,
+}
+
+/// Verifies an NDJSON export (one [`Record`] per line, as
+/// [`Record::to_line`] writes it) of `tenant`'s log, optionally against a
+/// signed checkpoint. Reads line by line; each event is hashed as the exact
+/// bytes of its line, so an export must carry them canonically.
 pub fn verify_ndjson(
     reader: impl BufRead,
     tenant: &str,
@@ -256,8 +289,12 @@ pub fn verify_ndjson(
         if line.trim().is_empty() {
             continue;
         }
-        let rec: Record = match serde_json::from_str(&line) {
-            Ok(r) => r,
+        // The event is hashed as the exact bytes of the line (exports carry
+        // canonical bytes); only `tenant` and `seq` are parsed out of it.
+        let parsed = serde_json::from_str::<RawRecord>(&line)
+            .and_then(|r| serde_json::from_str::<EventHead>(r.event.get()).map(|h| (r, h)));
+        let (rec, head) = match parsed {
+            Ok(p) => p,
             Err(e) => {
                 fault = Some(Fault::Malformed {
                     line: line_no,
@@ -266,7 +303,13 @@ pub fn verify_ndjson(
                 break;
             }
         };
-        if let Err(f) = v.push(&rec) {
+        if let Err(f) = v.push_parts(
+            &head.tenant,
+            head.seq,
+            rec.prev,
+            rec.hash,
+            rec.event.get().as_bytes(),
+        ) {
             fault = Some(f);
             break;
         }

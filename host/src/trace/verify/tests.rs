@@ -23,7 +23,7 @@ fn log(n: u64) -> Vec<Record> {
 fn ndjson(records: &[Record]) -> String {
     records
         .iter()
-        .map(|r| serde_json::to_string(r).unwrap() + "\n")
+        .map(|r| r.to_line().unwrap() + "\n")
         .collect()
 }
 
@@ -252,4 +252,26 @@ fn a_pruned_log_verifies_from_its_checkpoint() {
         v.push(r).unwrap();
     }
     assert!(v.finish(None).ok());
+}
+
+#[test]
+fn exports_carry_canonical_bytes_and_nothing_else_verifies() {
+    let l = log(3);
+    let line = l[0].to_line().unwrap();
+    // The line parses back to the same record.
+    assert_eq!(serde_json::from_str::<Record>(&line).unwrap(), l[0]);
+    assert!(line.contains(r#""event":{"at_ms":"#), "{line}");
+    // The same event re-serialized non-canonically (field order, spacing)
+    // is not what was hashed.
+    let loose = serde_json::to_string(&l[0]).unwrap() + "\n" + &ndjson(&l[1..]);
+    assert_eq!(
+        verify_ndjson(loose.as_bytes(), "acme", None).fault,
+        Some(Fault::Changed { seq: 1 })
+    );
+    // A duplicated key cannot smuggle a second sequence number past the parser.
+    let dup = line.replacen(r#""seq":1,"#, r#""seq":1,"seq":2,"#, 1);
+    assert!(matches!(
+        verify_ndjson(dup.as_bytes(), "acme", None).fault,
+        Some(Fault::Malformed { line: 1, .. })
+    ));
 }
