@@ -99,7 +99,7 @@ pub fn link(prev: &Hash, event_bytes: &[u8]) -> Hash {
 }
 
 /// Parses 64 hex digits.
-pub(crate) fn parse_hash(hex_text: &str) -> Result<Hash, TraceError> {
+pub fn parse_hash(hex_text: &str) -> Result<Hash, TraceError> {
     let bytes = hex::decode(hex_text).map_err(|_| TraceError::BadHash(hex_text.to_owned()))?;
     bytes
         .try_into()

@@ -7,9 +7,11 @@ mod chain;
 mod checkpoint;
 mod verify;
 
-pub use chain::{Chain, Event, EventClass, GENESIS_TAG, Hash, Record, canonical, genesis, link};
+pub use chain::{
+    Chain, Event, EventClass, GENESIS_TAG, Hash, Record, canonical, genesis, link, parse_hash,
+};
 pub use checkpoint::{Checkpoint, SignedCheckpoint};
-pub use verify::{Fault, Report, Verifier, verify_ndjson};
+pub use verify::{Fault, Report, Verifier, event_head, verify_ndjson};
 
 /// A trace error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -258,6 +258,13 @@ struct EventHead<'a> {
     seq: u64,
 }
 
+/// Reads `tenant` and `seq` from an event's canonical JSON.
+pub fn event_head(event: &str) -> Result<(String, u64), String> {
+    serde_json::from_str::<EventHead>(event)
+        .map(|h| (h.tenant.into_owned(), h.seq))
+        .map_err(|e| e.to_string())
+}
+
 /// Verifies an NDJSON export (one [`Record`] per line, as
 /// [`Record::to_line`] writes it) of `tenant`'s log, optionally against a
 /// signed checkpoint. Reads line by line; each event is hashed as the exact

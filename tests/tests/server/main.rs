@@ -13,3 +13,4 @@ mod harness;
 mod openapi;
 mod rollouts;
 mod tenants;
+mod trace_store;

@@ -6,10 +6,12 @@
 mod packs;
 mod rollouts;
 mod tenants;
+mod trace;
 
 pub use packs::{Inserted, PackRow, PackScope};
 pub use rollouts::{RolloutWrite, ShadowDiffRow};
 pub use tenants::{Saved, TenantRow};
+pub use trace::NewEvent;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};

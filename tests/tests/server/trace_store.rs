@@ -1,0 +1,114 @@
+//! The trace log in the store: appends under concurrency stay contiguous and
+//! chained; tampering with stored rows is found at the right sequence number.
+
+use crate::both;
+use crate::harness::*;
+use serde_json::json;
+use warden_host::server::store::NewEvent;
+use warden_host::trace::{EventClass, Fault};
+
+fn ev(i: u64) -> NewEvent {
+    NewEvent {
+        at_ms: 1_700_000_000_000 + i as i64,
+        class: EventClass::Financial,
+        kind: "decision".into(),
+        body: json!({"verdict": "allow", "n": i, "note": "ünïcödé"}),
+    }
+}
+
+both!(
+    appends_are_contiguous_under_concurrency,
+    |app: App| async move {
+        // Hold the whole app (data directory, database): an async block would
+        // otherwise capture only the field it uses and drop the rest.
+        let app = app;
+        let store = app.state.store().clone();
+        // 8 writers x 20 batches of 1-3 events on one tenant, plus another tenant.
+        let mut tasks = Vec::new();
+        for w in 0..8u64 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut n = 0;
+                for b in 0..20u64 {
+                    let size = 1 + (w + b) % 3;
+                    let batch: Vec<NewEvent> =
+                        (0..size).map(|i| ev(w * 1000 + b * 10 + i)).collect();
+                    let recs = store.trace_append("acme", &batch).await.unwrap();
+                    // A batch gets consecutive sequence numbers.
+                    for pair in recs.windows(2) {
+                        assert_eq!(pair[1].event.seq, pair[0].event.seq + 1);
+                        assert_eq!(pair[1].prev, pair[0].hash);
+                    }
+                    n += recs.len();
+                }
+                n
+            }));
+        }
+        store.trace_append("beta", &[ev(1), ev(2)]).await.unwrap();
+        let mut total = 0;
+        for t in tasks {
+            total += t.await.unwrap();
+        }
+        let (last, _) = store.trace_head("acme").await.unwrap().unwrap();
+        assert_eq!(last, total as u64);
+        let rows = store.trace_rows("acme", 0, 100_000).await.unwrap();
+        let seqs: Vec<u64> = rows.iter().map(|r| r.0).collect();
+        assert_eq!(seqs, (1..=total as u64).collect::<Vec<_>>());
+        let report = store.trace_verify("acme").await.unwrap();
+        assert!(report.ok(), "{report:?}");
+        assert_eq!(report.events, total as u64);
+        assert!(store.trace_verify("beta").await.unwrap().ok());
+    }
+);
+
+both!(
+    tampered_rows_are_found_at_their_sequence_number,
+    |app: App| async move {
+        // Hold the whole app (data directory, database): an async block would
+        // otherwise capture only the field it uses and drop the rest.
+        let app = app;
+        let store = app.state.store().clone();
+        let pool = store.pool().clone();
+        for t in ["t-change", "t-delete", "t-swap", "t-insert", "t-truncate"] {
+            let batch: Vec<NewEvent> = (1..=20).map(ev).collect();
+            store.trace_append(t, &batch).await.unwrap();
+            assert!(store.trace_verify(t).await.unwrap().ok());
+        }
+        let exec = |sql: String| {
+            let pool = pool.clone();
+            async move { sqlx::query(&sql).execute(&pool).await.unwrap() }
+        };
+        // One changed byte.
+        exec("UPDATE trace_events SET event = REPLACE(event, '\"n\":5,', '\"n\":6,') WHERE tenant = 't-change' AND seq = 5".into()).await;
+        assert_eq!(
+            store.trace_verify("t-change").await.unwrap().fault,
+            Some(Fault::Changed { seq: 5 })
+        );
+        // A removed event.
+        exec("DELETE FROM trace_events WHERE tenant = 't-delete' AND seq = 7".into()).await;
+        assert_eq!(
+            store.trace_verify("t-delete").await.unwrap().fault,
+            Some(Fault::Removed { seq: 7, found: 8 })
+        );
+        // Two events' contents swapped (sequence numbers left in place).
+        exec("UPDATE trace_events SET seq = -9 WHERE tenant = 't-swap' AND seq = 9".into()).await;
+        exec("UPDATE trace_events SET seq = 9 WHERE tenant = 't-swap' AND seq = 10".into()).await;
+        exec("UPDATE trace_events SET seq = 10 WHERE tenant = 't-swap' AND seq = -9".into()).await;
+        let f = store.trace_verify("t-swap").await.unwrap().fault.unwrap();
+        assert_eq!(f.seq(), Some(9), "{f}");
+        // A forged row inserted at the end without the chain's hashes.
+        exec("INSERT INTO trace_events (tenant, seq, at_ms, class, kind, event, prev, hash) \
+          SELECT tenant, 21, at_ms, class, kind, REPLACE(event, '\"seq\":20', '\"seq\":21'), hash, hash \
+          FROM trace_events WHERE tenant = 't-insert' AND seq = 20".into()).await;
+        assert_eq!(
+            store.trace_verify("t-insert").await.unwrap().fault,
+            Some(Fault::Changed { seq: 21 })
+        );
+        // The tail removed: the head row still says 20.
+        exec("DELETE FROM trace_events WHERE tenant = 't-truncate' AND seq > 15".into()).await;
+        assert_eq!(
+            store.trace_verify("t-truncate").await.unwrap().fault,
+            Some(Fault::Truncated { seq: 20, last: 15 })
+        );
+    }
+);
