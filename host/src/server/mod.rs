@@ -3,6 +3,7 @@
 //! default) or PostgreSQL.
 
 pub mod api;
+pub mod appender;
 pub mod auth;
 pub mod extract;
 pub mod keys;

@@ -50,6 +50,7 @@ struct Inner {
     runtimes: RwLock<HashMap<String, Arc<TenantRuntime>>>,
     generation: AtomicI64,
     shadow_writes: Arc<tokio::sync::Semaphore>,
+    appender: super::appender::Appender,
 }
 
 /// Shadow differences being written at once, at most.
@@ -70,17 +71,23 @@ impl AppState {
     pub async fn new(config: StateConfig) -> Result<AppState, super::store::StoreError> {
         let generation = config.store.generation().await?;
         Ok(AppState(Arc::new(Inner {
-            config,
             packs: Mutex::new(HashMap::new()),
             runtimes: RwLock::new(HashMap::new()),
             generation: AtomicI64::new(generation),
             shadow_writes: Arc::new(tokio::sync::Semaphore::new(MAX_SHADOW_WRITES)),
+            appender: super::appender::Appender::start(config.store.clone()),
+            config,
         })))
     }
 
     /// The store.
     pub fn store(&self) -> &Store {
         &self.0.config.store
+    }
+
+    /// The trace log's group-commit appender.
+    pub fn appender(&self) -> &super::appender::Appender {
+        &self.0.appender
     }
 
     /// The engine.

@@ -138,3 +138,75 @@ both!(
         assert!(r.detail().contains("`ghost`"));
     }
 );
+
+both!(
+    every_decision_is_in_the_trace_log_before_it_is_answered,
+    |app: App| async move {
+        app.tenant_with("acme", &["treasury"], json!({"default_effect": "allow"}))
+            .await;
+        let rt = app.token("acme", &[Role::Runtime]);
+        let mut ids = Vec::new();
+        for i in 0..5 {
+            let r = app
+                .post(
+                    "/v1/tenants/acme/evaluate",
+                    &rt,
+                    &payment("acme", &format!("r{i}"), 1_000),
+                )
+                .await;
+            assert_eq!(r.json["trace_seq"], i + 1, "{:?}", r.json);
+            ids.push(r.json["decision_id"].as_str().unwrap().to_owned());
+        }
+        let body = json!({"requests": [payment("acme", "b1", 1), {"id": "bad"}, payment("acme", "b2", 450_000)]});
+        let r = app
+            .post("/v1/tenants/acme/evaluate/batch", &rt, &body)
+            .await;
+        assert_eq!(r.json["results"][0]["trace_seq"], 6);
+        assert_eq!(r.json["results"][2]["trace_seq"], 7);
+        let store = app.state.store();
+        let rows = store.trace_rows("acme", 0, 100).await.unwrap();
+        assert_eq!(rows.len(), 7);
+        let first: serde_json::Value = serde_json::from_str(&rows[0].1).unwrap();
+        assert_eq!(first["kind"], "decision");
+        assert_eq!(first["class"], "financial");
+        assert_eq!(first["body"]["decision_id"], ids[0].as_str());
+        assert_eq!(first["body"]["request"]["id"], "r0");
+        assert_eq!(first["body"]["decision"]["verdict"], "allow");
+        assert!(
+            first["body"]["serving"][0]["digest"]
+                .as_str()
+                .unwrap()
+                .starts_with("sha256:")
+        );
+        let last: serde_json::Value = serde_json::from_str(&rows[6].1).unwrap();
+        assert_eq!(last["body"]["decision"]["verdict"], "escalate");
+        assert!(store.trace_verify("acme").await.unwrap().ok());
+        // Other tenants' logs are separate.
+        assert!(store.trace_head("beta").await.unwrap().is_none());
+    }
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decision_that_cannot_be_recorded_is_not_returned() {
+    let app = App::new(Backend::Sqlite).await;
+    app.tenant_with("acme", &["treasury"], json!({"default_effect": "allow"}))
+        .await;
+    let rt = app.token("acme", &[Role::Runtime]);
+    assert_eq!(
+        app.post("/v1/tenants/acme/evaluate", &rt, &payment("acme", "r", 1))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    // Make appends fail: the trace table is gone.
+    sqlx::query("DROP TABLE trace_events")
+        .execute(app.state.store().pool())
+        .await
+        .unwrap();
+    let r = app
+        .post("/v1/tenants/acme/evaluate", &rt, &payment("acme", "r", 1))
+        .await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", r.json);
+    assert_eq!(r.problem(), "unavailable");
+    assert!(r.json.get("verdict").is_none());
+}

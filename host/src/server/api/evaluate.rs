@@ -5,7 +5,8 @@ use crate::server::extract::{ApiJson, Caller, parse_json};
 use crate::server::problem::{ApiError, Kind, Problem};
 use crate::server::resolve::Served;
 use crate::server::state::{AppState, TenantRuntime};
-use crate::server::store::{ShadowDiffRow, now_ms};
+use crate::server::store::{NewEvent, ShadowDiffRow, now_ms};
+use crate::trace::EventClass;
 use crate::{Composition, Decision, Request};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -29,6 +30,9 @@ pub struct EvaluateResponse {
     /// Which version of each pack served, and why (rollouts, requirements).
     #[schema(value_type = Vec<Served>)]
     pub serving: Arc<Vec<Served>>,
+    /// The decision's sequence number in the tenant's trace log (set once recorded).
+    #[serde(default)]
+    pub trace_seq: u64,
 }
 
 fn new_id() -> String {
@@ -70,7 +74,50 @@ fn decide(
         decision_id,
         decision,
         serving: Arc::clone(&rt.serving),
+        trace_seq: 0,
     }
+}
+
+/// The trace event of a decision: request, decision with explanation,
+/// serving versions and digests, decision id.
+fn event(req: &Request, r: &EvaluateResponse) -> NewEvent {
+    let class = match req.action.safety_class {
+        crate::SafetyClass::Financial => EventClass::Financial,
+        crate::SafetyClass::ReadOnly => EventClass::ReadOnly,
+        _ => EventClass::Action,
+    };
+    NewEvent {
+        at_ms: now_ms(),
+        class,
+        kind: "decision".to_owned(),
+        body: serde_json::json!({
+            "decision_id": r.decision_id,
+            "request": req,
+            "decision": r.decision,
+            "serving": r.serving,
+        }),
+    }
+}
+
+/// Records decisions in the tenant's trace log before they are answered;
+/// a decision that cannot be recorded is not returned.
+async fn record(
+    st: &AppState,
+    tenant: &str,
+    items: Vec<(&Request, &mut EvaluateResponse)>,
+) -> Result<(), ApiError> {
+    let events = items.iter().map(|(q, r)| event(q, r)).collect();
+    let records = st.appender().append(tenant, events).await.map_err(|e| {
+        eprintln!("warden: cannot append to the trace log of `{tenant}`: {e}");
+        ApiError::new(
+            Kind::Unavailable,
+            "the decision could not be recorded in the trace log; it was not made",
+        )
+    })?;
+    for ((_, r), rec) in items.into_iter().zip(records) {
+        r.trace_seq = rec.event.seq;
+    }
+    Ok(())
 }
 
 fn record_shadow(
@@ -139,7 +186,9 @@ pub async fn evaluate(
         .map_err(|e| ApiError::new(Kind::Unprocessable, e.to_string()))?;
     let rt = st.runtime(&tenant).await?;
     let composition = runtime_ready(&tenant, &rt)?;
-    Ok(Json(decide(&st, &tenant, &rt, composition, &req)))
+    let mut response = decide(&st, &tenant, &rt, composition, &req);
+    record(&st, &tenant, vec![(&req, &mut response)]).await?;
+    Ok(Json(response))
 }
 
 /// Body of a batch.
@@ -195,14 +244,34 @@ pub async fn batch(
     }
     let rt = st.runtime(&tenant).await?;
     let composition = runtime_ready(&tenant, &rt)?;
-    let results = body
+    let parsed: Vec<Result<Request, ApiError>> = body
         .requests
         .iter()
-        .map(|v| match parse_request(v.to_string().as_bytes()) {
-            Ok(req) => BatchItem::Decision(decide(&st, &tenant, &rt, composition, &req)),
-            Err(e) => BatchItem::Error {
+        .map(|v| parse_request(v.to_string().as_bytes()))
+        .collect();
+    let mut decided: Vec<Option<EvaluateResponse>> = parsed
+        .iter()
+        .map(|p| {
+            p.as_ref()
+                .ok()
+                .map(|req| decide(&st, &tenant, &rt, composition, req))
+        })
+        .collect();
+    let items = parsed
+        .iter()
+        .zip(decided.iter_mut())
+        .filter_map(|(p, d)| Some((p.as_ref().ok()?, d.as_mut()?)))
+        .collect();
+    record(&st, &tenant, items).await?;
+    let results = parsed
+        .into_iter()
+        .zip(decided)
+        .map(|(p, d)| match (p, d) {
+            (Ok(_), Some(r)) => BatchItem::Decision(r),
+            (Err(e), _) => BatchItem::Error {
                 error: serde_json::to_value(e.problem()).unwrap_or(Value::Null),
             },
+            (Ok(_), None) => BatchItem::Error { error: Value::Null },
         })
         .collect();
     Ok(Json(BatchResponse { results }))
