@@ -3,8 +3,7 @@
 //! appends each tenant's group in one transaction (different tenants in
 //! parallel). A decision is answered only after its event is committed.
 
-use super::store::{NewEvent, Store};
-use crate::trace::Record;
+use super::store::{Appended, NewEvent, Store};
 use std::collections::HashMap;
 use tokio::sync::{mpsc, oneshot};
 
@@ -14,7 +13,7 @@ pub const MAX_BATCH: usize = 4096;
 struct Job {
     tenant: String,
     events: Vec<NewEvent>,
-    done: oneshot::Sender<Result<Vec<Record>, String>>,
+    done: oneshot::Sender<Result<Vec<Appended>, String>>,
 }
 
 /// The handle handlers append through. Cheap to clone.
@@ -40,7 +39,11 @@ impl Appender {
     }
 
     /// Appends `events` to `tenant`'s log; resolves once they are committed.
-    pub async fn append(&self, tenant: &str, events: Vec<NewEvent>) -> Result<Vec<Record>, String> {
+    pub async fn append(
+        &self,
+        tenant: &str,
+        events: Vec<NewEvent>,
+    ) -> Result<Vec<Appended>, String> {
         let (done, wait) = oneshot::channel();
         self.tx
             .send(Job {

@@ -144,6 +144,32 @@ impl Chain {
         &self.head
     }
 
+    /// Appends an event whose body is already canonical JSON: the event's
+    /// canonical bytes are assembled around it (keys in RFC 8785 order:
+    /// `at_ms`, `body`, `class`, `kind`, `seq`, `tenant`), so the body is
+    /// never re-encoded under the log's lock. Returns the sequence number,
+    /// the previous and new hash (hex) and the event's canonical text.
+    pub fn append_canonical(
+        &mut self,
+        at_ms: i64,
+        class: EventClass,
+        kind: &str,
+        canonical_body: &str,
+    ) -> Result<(u64, String, String, String), TraceError> {
+        let seq = self.last_seq + 1;
+        let class = String::from_utf8(canonical("class", &class)?).unwrap_or_default();
+        let kind = String::from_utf8(canonical("kind", &kind)?).unwrap_or_default();
+        let tenant = String::from_utf8(canonical("tenant", &self.tenant)?).unwrap_or_default();
+        let text = format!(
+            "{{\"at_ms\":{at_ms},\"body\":{canonical_body},\"class\":{class},\"kind\":{kind},\"seq\":{seq},\"tenant\":{tenant}}}"
+        );
+        let hash = link(&self.head, text.as_bytes());
+        let prev = hex::encode(self.head);
+        self.last_seq = seq;
+        self.head = hash;
+        Ok((seq, prev, hex::encode(hash), text))
+    }
+
     /// Appends an event; returns its record.
     pub fn append(
         &mut self,

@@ -8,12 +8,13 @@ use warden_host::server::store::NewEvent;
 use warden_host::trace::{EventClass, Fault};
 
 fn ev(i: u64) -> NewEvent {
-    NewEvent {
-        at_ms: 1_700_000_000_000 + i as i64,
-        class: EventClass::Financial,
-        kind: "decision".into(),
-        body: json!({"verdict": "allow", "n": i, "note": "ünïcödé"}),
-    }
+    NewEvent::new(
+        1_700_000_000_000 + i as i64,
+        EventClass::Financial,
+        "decision",
+        &json!({"verdict": "allow", "n": i, "note": "ünïcödé"}),
+    )
+    .unwrap()
 }
 
 both!(
@@ -36,7 +37,7 @@ both!(
                     let recs = store.trace_append("acme", &batch).await.unwrap();
                     // A batch gets consecutive sequence numbers.
                     for pair in recs.windows(2) {
-                        assert_eq!(pair[1].event.seq, pair[0].event.seq + 1);
+                        assert_eq!(pair[1].seq, pair[0].seq + 1);
                         assert_eq!(pair[1].prev, pair[0].hash);
                     }
                     n += recs.len();

@@ -80,23 +80,19 @@ fn decide(
 
 /// The trace event of a decision: request, decision with explanation,
 /// serving versions and digests, decision id.
-fn event(req: &Request, r: &EvaluateResponse) -> NewEvent {
+fn event(req: &Request, r: &EvaluateResponse) -> Result<NewEvent, ApiError> {
     let class = match req.action.safety_class {
         crate::SafetyClass::Financial => EventClass::Financial,
         crate::SafetyClass::ReadOnly => EventClass::ReadOnly,
         _ => EventClass::Action,
     };
-    NewEvent {
-        at_ms: now_ms(),
-        class,
-        kind: "decision".to_owned(),
-        body: serde_json::json!({
-            "decision_id": r.decision_id,
-            "request": req,
-            "decision": r.decision,
-            "serving": r.serving,
-        }),
-    }
+    let body = serde_json::json!({
+        "decision_id": r.decision_id,
+        "request": req,
+        "decision": r.decision,
+        "serving": r.serving,
+    });
+    NewEvent::new(now_ms(), class, "decision", &body).map_err(ApiError::internal)
 }
 
 /// Records decisions in the tenant's trace log before they are answered;
@@ -106,7 +102,10 @@ async fn record(
     tenant: &str,
     items: Vec<(&Request, &mut EvaluateResponse)>,
 ) -> Result<(), ApiError> {
-    let events = items.iter().map(|(q, r)| event(q, r)).collect();
+    let events = items
+        .iter()
+        .map(|(q, r)| event(q, r))
+        .collect::<Result<Vec<_>, _>>()?;
     let records = st.appender().append(tenant, events).await.map_err(|e| {
         eprintln!("warden: cannot append to the trace log of `{tenant}`: {e}");
         ApiError::new(
@@ -115,7 +114,7 @@ async fn record(
         )
     })?;
     for ((_, r), rec) in items.into_iter().zip(records) {
-        r.trace_seq = rec.event.seq;
+        r.trace_seq = rec.seq;
     }
     Ok(())
 }

@@ -11,7 +11,7 @@ mod trace;
 pub use packs::{Inserted, PackRow, PackScope};
 pub use rollouts::{RolloutWrite, ShadowDiffRow};
 pub use tenants::{Saved, TenantRow};
-pub use trace::NewEvent;
+pub use trace::{Appended, NewEvent};
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};

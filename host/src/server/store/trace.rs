@@ -4,7 +4,7 @@
 
 use super::{Backend, Store, StoreError, corrupt};
 use crate::trace::{
-    Chain, EventClass, Fault, Record, Report, Verifier, canonical, event_head, genesis, parse_hash,
+    Chain, EventClass, Fault, Report, Verifier, canonical, event_head, genesis, parse_hash,
 };
 use serde_json::Value;
 use sqlx::Row;
@@ -18,9 +18,41 @@ pub struct NewEvent {
     pub class: EventClass,
     /// Event kind.
     pub kind: String,
-    /// Content, already masked.
-    pub body: Value,
+    /// Content, already masked, as canonical JSON (see [`NewEvent::new`]).
+    pub body: String,
 }
+
+impl NewEvent {
+    /// An event; encodes the body canonically now, outside the log's lock.
+    pub fn new(
+        at_ms: i64,
+        class: EventClass,
+        kind: &str,
+        body: &Value,
+    ) -> Result<NewEvent, StoreError> {
+        let body = canonical("event body", body).map_err(|e| corrupt("trace event", e))?;
+        Ok(NewEvent {
+            at_ms,
+            class,
+            kind: kind.to_owned(),
+            body: String::from_utf8(body).map_err(|e| corrupt("trace event", e))?,
+        })
+    }
+}
+
+/// Where an appended event landed in the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    /// Its sequence number.
+    pub seq: u64,
+    /// The previous hash (hex).
+    pub prev: String,
+    /// Its hash (hex).
+    pub hash: String,
+}
+
+/// Rows per INSERT statement.
+const INSERT_CHUNK: usize = 256;
 
 /// Rows read per query when streaming a log.
 const PAGE: i64 = 1000;
@@ -42,7 +74,7 @@ impl Store {
         &self,
         tenant: &str,
         events: &[NewEvent],
-    ) -> Result<Vec<Record>, StoreError> {
+    ) -> Result<Vec<Appended>, StoreError> {
         let mut tx = self.pool.begin().await?;
         // A write first: on SQLite it takes the database's write lock before
         // anything is read, so the read below cannot go stale.
@@ -63,27 +95,47 @@ impl Store {
         let head: String = row.try_get(1)?;
         let head = parse_hash(&head).map_err(|e| corrupt("trace head", e))?;
         let mut chain = Chain::resume(tenant, u64::try_from(seq).unwrap_or(0), head);
-        let mut records = Vec::with_capacity(events.len());
+        let mut rows = Vec::with_capacity(events.len());
         for e in events {
-            let rec = chain
-                .append(e.at_ms, e.class, &e.kind, e.body.clone())
+            let (seq, prev, hash, text) = chain
+                .append_canonical(e.at_ms, e.class, &e.kind, &e.body)
                 .map_err(|err| corrupt("trace event", err))?;
-            let text = canonical("event", &rec.event).map_err(|err| corrupt("trace event", err))?;
-            sqlx::query(
-                "INSERT INTO trace_events (tenant, seq, at_ms, class, kind, event, prev, hash) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(tenant)
-            .bind(i64::try_from(rec.event.seq).unwrap_or(i64::MAX))
-            .bind(e.at_ms)
-            .bind(class_key(e.class))
-            .bind(&e.kind)
-            .bind(String::from_utf8_lossy(&text).into_owned())
-            .bind(&rec.prev)
-            .bind(&rec.hash)
-            .execute(&mut *tx)
-            .await?;
-            records.push(rec);
+            rows.push((seq, text, Appended { seq, prev, hash }));
+        }
+        for (chunk, chunk_events) in rows.chunks(INSERT_CHUNK).zip(events.chunks(INSERT_CHUNK)) {
+            let mut sql = String::from(
+                "INSERT INTO trace_events (tenant, seq, at_ms, class, kind, event, prev, hash) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                let b = i * 8;
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push_str(&format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6,
+                    b + 7,
+                    b + 8
+                ));
+            }
+            let mut q = sqlx::query(&sql);
+            for ((seq, text, a), e) in chunk.iter().zip(chunk_events) {
+                q = q
+                    .bind(tenant)
+                    .bind(i64::try_from(*seq).unwrap_or(i64::MAX))
+                    .bind(e.at_ms)
+                    .bind(class_key(e.class))
+                    .bind(e.kind.as_str())
+                    .bind(text.as_str())
+                    .bind(a.prev.as_str())
+                    .bind(a.hash.as_str());
+            }
+            q.execute(&mut *tx).await?;
         }
         sqlx::query("UPDATE trace_heads SET seq = $1, head = $2 WHERE tenant = $3")
             .bind(i64::try_from(chain.last_seq()).unwrap_or(i64::MAX))
@@ -92,7 +144,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(records)
+        Ok(rows.into_iter().map(|(_, _, a)| a).collect())
     }
 
     /// The tenant's last sequence number and head hash (hex), if it has a log.

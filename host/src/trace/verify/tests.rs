@@ -275,3 +275,21 @@ fn exports_carry_canonical_bytes_and_nothing_else_verifies() {
         Some(Fault::Malformed { line: 1, .. })
     ));
 }
+
+#[test]
+fn assembled_events_are_byte_identical_to_canonical_ones() {
+    let body = json!({"z": [1.5, "ü\u{1}"], "a": {"y": null, "b": true}});
+    let body_text = String::from_utf8(canonical("b", &body).unwrap()).unwrap();
+    let mut a = Chain::new("ac\"me");
+    let mut b = Chain::new("ac\"me");
+    for i in 0..3 {
+        let rec = a
+            .append(i, EventClass::ReadOnly, "tool \"x\"", body.clone())
+            .unwrap();
+        let (seq, prev, hash, text) = b
+            .append_canonical(i, EventClass::ReadOnly, "tool \"x\"", &body_text)
+            .unwrap();
+        assert_eq!(text.as_bytes(), canonical("event", &rec.event).unwrap());
+        assert_eq!((seq, prev, hash), (rec.event.seq, rec.prev, rec.hash));
+    }
+}
