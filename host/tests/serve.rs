@@ -399,6 +399,20 @@ fn shutdown_lets_in_flight_requests_finish() {
     assert_eq!(code, 200, "the in-flight batch was cut off");
     assert_eq!(body["results"].as_array().map(Vec::len), Some(1000));
     assert!(status.success(), "{status:?}: {out:?}");
+    // Every decision of the batch is in the trace log, and the chain verifies.
+    let verify = Command::new(WARDEN)
+        .args(["trace", "verify", "--tenant", "acme", "--data-dir"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+    let report: Value = serde_json::from_slice(&verify.stdout).unwrap();
+    assert_eq!(report["events"], 1000, "{report}");
+    assert!(report["fault"].is_null());
     // `warden pack diff` reads catalog references from the server's database.
     let reference = format!("treasury@{current}");
     let diff = Command::new(WARDEN)

@@ -299,13 +299,22 @@ pub(crate) fn diff(
 
 #[derive(Subcommand)]
 pub(crate) enum TraceCommand {
-    /// Verify an NDJSON export: every link of the hash chain and, with a
-    /// checkpoint, that the log reaches its signed head. Prints a JSON report;
-    /// exit 0 only when everything verifies, 1 when it does not.
+    /// Verify a tenant's trace log: an NDJSON export (`--file`, offline) or
+    /// the control plane's database (`--data-dir` / `--database-url`). Checks
+    /// every link of the hash chain and, with a checkpoint, that the log
+    /// reaches its signed head. Prints a JSON report; exit 0 only when
+    /// everything verifies, 1 when it does not.
     Verify {
-        /// The export (one record per line); `-` reads standard input.
+        /// The export (one record per line); `-` reads standard input. Without
+        /// it, the database is verified.
         #[arg(long)]
-        file: PathBuf,
+        file: Option<PathBuf>,
+        /// The data directory of an embedded (SQLite) server.
+        #[arg(long, env = "WARDEN_DATA_DIR", default_value = "warden-data")]
+        data_dir: PathBuf,
+        /// The server's database.
+        #[arg(long, env = "WARDEN_DATABASE_URL")]
+        database_url: Option<String>,
         /// The tenant whose log it is.
         #[arg(long)]
         tenant: String,
@@ -321,10 +330,38 @@ pub(crate) enum TraceCommand {
 pub(crate) fn trace(cmd: TraceCommand, out: &mut dyn Write) -> Result<u8> {
     let TraceCommand::Verify {
         file,
+        data_dir,
+        database_url,
         tenant,
         checkpoint,
         public_key,
     } = cmd;
+    let Some(file) = file else {
+        if checkpoint.is_some() {
+            return Err("`--checkpoint` applies to `--file` exports".to_owned());
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+        let report = rt.block_on(async {
+            let store = match &database_url {
+                Some(url) => Store::connect(url).await,
+                None => {
+                    if !data_dir.join("warden.db").exists() {
+                        return Err(format!("no database at `{}`", data_dir.display()));
+                    }
+                    Store::open_sqlite(&data_dir).await
+                }
+            }
+            .map_err(|e| e.to_string())?;
+            let r = store.trace_verify(&tenant).await.map_err(|e| e.to_string());
+            store.close().await;
+            r
+        })?;
+        emit(out, &format!("{}\n", pretty(&report)))?;
+        return Ok(if report.ok() { 0 } else { 1 });
+    };
     let read = |p: &Path| {
         std::fs::read_to_string(p).map_err(|e| format!("cannot read `{}`: {e}", p.display()))
     };
