@@ -13,8 +13,9 @@ use warden_host::server::keys;
 
 const WARDEN: &str = env!("CARGO_BIN_EXE_warden");
 
-/// The built-in packs, built by the `warden-tests` build script or `cargo xtask packs`.
-fn packs_dir() -> PathBuf {
+/// A temporary directory with only the three built-in packs, copied from
+/// where the `warden-tests` build script or `cargo xtask packs` put them.
+fn packs_dir() -> tempfile::TempDir {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let candidates = [
         std::env::var_os("WARDEN_PACKS_DIR").map(PathBuf::from),
@@ -23,11 +24,13 @@ fn packs_dir() -> PathBuf {
     ];
     for c in candidates.into_iter().flatten() {
         if c.join("treasury.wasm").exists() {
-            // Only the three built-in packs.
-            let dir = std::env::temp_dir().join(format!("warden-builtins-{}", std::process::id()));
-            std::fs::create_dir_all(&dir).unwrap();
+            let dir = tempfile::tempdir().unwrap();
             for n in ["treasury", "pii-strict", "external-tools-untrusted"] {
-                std::fs::copy(c.join(format!("{n}.wasm")), dir.join(format!("{n}.wasm"))).unwrap();
+                std::fs::copy(
+                    c.join(format!("{n}.wasm")),
+                    dir.path().join(format!("{n}.wasm")),
+                )
+                .unwrap();
             }
             return dir;
         }
@@ -269,7 +272,7 @@ fn two_servers_on_one_postgres_serve_the_same_tenants() {
             "--master-key".into(),
             master.clone(),
             "--builtin-packs".into(),
-            packs.to_str().unwrap().into(),
+            packs.path().to_str().unwrap().into(),
             "--refresh-ms".into(),
             "100".into(),
         ]
@@ -366,7 +369,7 @@ fn shutdown_lets_in_flight_requests_finish() {
         "--jwt-public-key",
         k.public.to_str().unwrap(),
         "--builtin-packs",
-        packs.to_str().unwrap(),
+        packs.path().to_str().unwrap(),
     ]);
     let admin = token(&k, "*", &[Role::FleetAdmin]);
     server.call("POST", "/v1/tenants", &admin, Some(&json!({"id": "acme"})));
