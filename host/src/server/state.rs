@@ -6,7 +6,7 @@ use super::auth::Authenticator;
 use super::keys::{MasterKey, Publisher};
 use super::problem::{ApiError, Kind};
 use super::resolve::{self, CompositionDoc, Served};
-use super::store::Store;
+use super::store::{Store, TenantRow};
 use crate::{Composition, Engine, Pack};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -134,6 +134,14 @@ impl AppState {
         Ok(())
     }
 
+    /// The tenant's row, or a 404 naming it.
+    pub async fn tenant_row(&self, tenant: &str) -> Result<TenantRow, ApiError> {
+        self.store()
+            .tenant(tenant)
+            .await?
+            .ok_or_else(|| ApiError::not_found("tenant", tenant))
+    }
+
     /// A compiled pack by digest: from memory, else from the store (compiling
     /// or loading the cached artifact off the async threads).
     pub async fn pack(&self, digest: &str) -> Result<Arc<Pack>, ApiError> {
@@ -187,11 +195,7 @@ impl AppState {
         // Read the generation before the configuration, so a change made
         // meanwhile leaves this entry stale rather than wrong.
         let g = self.store().generation().await?;
-        let row = self
-            .store()
-            .tenant(tenant)
-            .await?
-            .ok_or_else(|| ApiError::not_found("tenant", tenant))?;
+        let row = self.tenant_row(tenant).await?;
         let doc: CompositionDoc = serde_json::from_str(&row.composition)
             .map_err(|e| ApiError::internal(format!("stored composition is corrupt: {e}")))?;
         let (composition, serving, shadow) = self.build(tenant, &doc).await?;

@@ -38,11 +38,7 @@ pub async fn get(
     Path(tenant): Path<String>,
 ) -> Result<Json<VersionedComposition>, ApiError> {
     caller.tenant(&tenant, &[Role::Operator, Role::Auditor])?;
-    let t = st
-        .store()
-        .tenant(&tenant)
-        .await?
-        .ok_or_else(|| ApiError::not_found("tenant", &tenant))?;
+    let t = st.tenant_row(&tenant).await?;
     let composition: CompositionDoc = serde_json::from_str(&t.composition)
         .map_err(|e| ApiError::internal(format!("stored composition is corrupt: {e}")))?;
     let serving = match st.runtime(&tenant).await {
@@ -73,9 +69,7 @@ pub async fn put(
     ApiJson(body): ApiJson<VersionedComposition>,
 ) -> Result<Json<VersionedComposition>, ApiError> {
     caller.tenant(&tenant, &[Role::Operator])?;
-    if st.store().tenant(&tenant).await?.is_none() {
-        return Err(ApiError::not_found("tenant", &tenant));
-    }
+    st.tenant_row(&tenant).await?;
     let (_, serving, _) = st.build(&tenant, &body.composition).await?;
     let text = serde_json::to_string(&body.composition).map_err(ApiError::internal)?;
     match st

@@ -120,14 +120,6 @@ pub async fn store_upload_trusted(
         .map(|(_, v)| v)
 }
 
-/// 404 unless the tenant exists.
-async fn tenant_exists(st: &AppState, tenant: &str) -> Result<(), ApiError> {
-    match st.store().tenant(tenant).await? {
-        Some(_) => Ok(()),
-        None => Err(ApiError::not_found("tenant", tenant)),
-    }
-}
-
 /// Validates, verifies and stores an uploaded pack.
 pub async fn store_upload(
     st: &AppState,
@@ -269,7 +261,7 @@ pub async fn upload_private(
     req: Request,
 ) -> Result<(StatusCode, Json<PackVersionView>), ApiError> {
     caller.tenant(&tenant, &[Role::Operator])?;
-    tenant_exists(&st, &tenant).await?;
+    st.tenant_row(&tenant).await?;
     let (bytes, sig) = read_wasm(req, &st).await?;
     let (status, view) = store_upload(
         &st,
@@ -325,7 +317,7 @@ pub async fn list_private(
     ApiQuery(page): ApiQuery<PageParams>,
 ) -> Result<Json<Paged<PackView>>, ApiError> {
     caller.tenant(&tenant, &[Role::Operator, Role::Auditor])?;
-    tenant_exists(&st, &tenant).await?;
+    st.tenant_row(&tenant).await?;
     list_in(&st, PackScope::Tenant(tenant), page).await
 }
 
@@ -354,7 +346,7 @@ pub async fn get_private(
     Path((tenant, name)): Path<(String, String)>,
 ) -> Result<Json<PackView>, ApiError> {
     caller.tenant(&tenant, &[Role::Operator, Role::Auditor])?;
-    tenant_exists(&st, &tenant).await?;
+    st.tenant_row(&tenant).await?;
     Ok(Json(
         pack_view(&st, &PackScope::Tenant(tenant), &name).await?,
     ))
@@ -400,7 +392,7 @@ pub async fn version_private(
     Path((tenant, name, version)): Path<(String, String, String)>,
 ) -> Result<Json<PackVersionView>, ApiError> {
     caller.tenant(&tenant, &[Role::Operator, Role::Auditor])?;
-    tenant_exists(&st, &tenant).await?;
+    st.tenant_row(&tenant).await?;
     Ok(Json(version_view(
         &row_of(&st, &PackScope::Tenant(tenant), &name, &version).await?,
     )?))
@@ -454,7 +446,7 @@ pub async fn wasm_private(
     Path((tenant, name, version)): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {
     caller.tenant(&tenant, &[Role::Operator, Role::Auditor])?;
-    tenant_exists(&st, &tenant).await?;
+    st.tenant_row(&tenant).await?;
     wasm_of(
         &st,
         &row_of(&st, &PackScope::Tenant(tenant), &name, &version).await?,
@@ -517,6 +509,6 @@ pub async fn diff_private(
     ApiQuery(p): ApiQuery<DiffParams>,
 ) -> Result<Json<PackDiff>, ApiError> {
     caller.tenant(&tenant, &[Role::Operator, Role::Auditor])?;
-    tenant_exists(&st, &tenant).await?;
+    st.tenant_row(&tenant).await?;
     diff_in(&st, PackScope::Tenant(tenant), &name, &p).await
 }

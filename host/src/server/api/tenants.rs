@@ -207,11 +207,7 @@ pub async fn get(
         &tenant,
         &[Role::Operator, Role::Auditor, Role::Runtime, Role::Approver],
     )?;
-    let t = st
-        .store()
-        .tenant(&tenant)
-        .await?
-        .ok_or_else(|| ApiError::not_found("tenant", &tenant))?;
+    let t = st.tenant_row(&tenant).await?;
     Ok(Json(view(&t)?))
 }
 
@@ -271,11 +267,7 @@ pub async fn public_key(
         &tenant,
         &[Role::Operator, Role::Auditor, Role::Runtime, Role::Approver],
     )?;
-    let t = st
-        .store()
-        .tenant(&tenant)
-        .await?
-        .ok_or_else(|| ApiError::not_found("tenant", &tenant))?;
+    let t = st.tenant_row(&tenant).await?;
     let arr: [u8; 32] = t
         .public_key
         .as_slice()
