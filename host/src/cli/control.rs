@@ -225,6 +225,34 @@ pub(crate) struct StoreRef {
     pub database_url: Option<String>,
 }
 
+impl StoreRef {
+    /// Opens the server's database: `--database-url`, else the SQLite file
+    /// in `--data-dir` (never created here).
+    async fn open(&self) -> Result<Store> {
+        match &self.database_url {
+            Some(url) => Store::connect(url).await,
+            None => {
+                if !self.data_dir.join("warden.db").exists() {
+                    return Err(format!(
+                        "no catalog or trace database at `{}` (pass --data-dir or --database-url)",
+                        self.data_dir.display()
+                    ));
+                }
+                Store::open_sqlite(&self.data_dir).await
+            }
+        }
+        .map_err(|e| e.to_string())
+    }
+}
+
+/// A single-threaded runtime for commands that read the database.
+fn current_thread_runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}
+
 struct Side {
     info: crate::PackInfo,
     digest: String,
@@ -247,19 +275,7 @@ fn side(engine: &Engine, arg: &str, refs: &StoreRef, rt: &tokio::runtime::Runtim
         format!("`{arg}` is neither a pack file nor a catalog reference `name@version`")
     })?;
     rt.block_on(async {
-        let store = match &refs.database_url {
-            Some(url) => Store::connect(url).await,
-            None => {
-                if !refs.data_dir.join("warden.db").exists() {
-                    return Err(format!(
-                        "`{arg}`: no catalog at `{}` (pass --data-dir or --database-url)",
-                        refs.data_dir.display()
-                    ));
-                }
-                Store::open_sqlite(&refs.data_dir).await
-            }
-        }
-        .map_err(|e| e.to_string())?;
+        let store = refs.open().await.map_err(|e| format!("`{arg}`: {e}"))?;
         let row = store
             .pack("*", name, version)
             .await
@@ -282,10 +298,7 @@ pub(crate) fn diff(
     refs: &StoreRef,
     out: &mut dyn Write,
 ) -> Result<u8> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let rt = current_thread_runtime()?;
     let a = side(engine, from, refs, &rt)?;
     let b = side(engine, to, refs, &rt)?;
     let d = crate::diff::diff(&a.info, &a.digest, a.size, &b.info, &b.digest, b.size);
@@ -340,21 +353,12 @@ pub(crate) fn trace(cmd: TraceCommand, out: &mut dyn Write) -> Result<u8> {
         if checkpoint.is_some() {
             return Err("`--checkpoint` applies to `--file` exports".to_owned());
         }
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-        let report = rt.block_on(async {
-            let store = match &database_url {
-                Some(url) => Store::connect(url).await,
-                None => {
-                    if !data_dir.join("warden.db").exists() {
-                        return Err(format!("no database at `{}`", data_dir.display()));
-                    }
-                    Store::open_sqlite(&data_dir).await
-                }
-            }
-            .map_err(|e| e.to_string())?;
+        let refs = StoreRef {
+            data_dir,
+            database_url,
+        };
+        let report = current_thread_runtime()?.block_on(async {
+            let store = refs.open().await?;
             let r = store.trace_verify(&tenant).await.map_err(|e| e.to_string());
             store.close().await;
             r
