@@ -12,6 +12,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use std::sync::Arc;
 use utoipa::ToSchema;
 
@@ -196,7 +197,7 @@ pub async fn evaluate(
 pub struct BatchRequest {
     /// Up to 1000 requests.
     #[schema(value_type = Vec<Object>)]
-    pub requests: Vec<Value>,
+    pub requests: Vec<Box<RawValue>>,
 }
 
 /// One result of a batch: a decision, or why that request was rejected.
@@ -246,7 +247,7 @@ pub async fn batch(
     let parsed: Vec<Result<Request, ApiError>> = body
         .requests
         .iter()
-        .map(|v| parse_request(v.to_string().as_bytes()))
+        .map(|v| parse_request(v.get().as_bytes()))
         .collect();
     let mut decided: Vec<Option<EvaluateResponse>> = parsed
         .iter()
