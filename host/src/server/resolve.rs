@@ -119,7 +119,7 @@ fn invalid(detail: String) -> ApiError {
 }
 
 /// The rows of every version of `name` visible in `scope`, newest first.
-async fn versions(
+pub(crate) async fn versions(
     store: &Store,
     scope: &str,
     name: &str,

@@ -84,17 +84,14 @@ fn version_view(row: &PackRow) -> Result<PackVersionView, ApiError> {
 }
 
 async fn pack_view(st: &AppState, scope: &PackScope, name: &str) -> Result<PackView, ApiError> {
-    let mut rows = st.store().pack_versions(scope.key(), name).await?;
+    let rows: Vec<PackRow> = crate::server::resolve::versions(st.store(), scope.key(), name)
+        .await?
+        .into_iter()
+        .map(|(_, row)| row)
+        .collect();
     if rows.is_empty() {
         return Err(ApiError::not_found("pack", name));
     }
-    rows.sort_by(|a, b| {
-        let (x, y) = (
-            semver::Version::parse(&a.version).ok(),
-            semver::Version::parse(&b.version).ok(),
-        );
-        y.cmp(&x)
-    });
     let current = match scope {
         PackScope::Fleet => st.store().current_version(name).await?,
         PackScope::Tenant(_) => None,
