@@ -66,6 +66,12 @@ pub(crate) struct ServeArgs {
     /// How often to pick up configuration changes made by other servers, in ms.
     #[arg(long, default_value_t = 250)]
     refresh_ms: u64,
+    /// Directory that tenants' `file` anchors are written under; default `<data-dir>/anchors`.
+    #[arg(long, env = "WARDEN_ANCHOR_DIR")]
+    anchor_dir: Option<PathBuf>,
+    /// How often retention prunes expired trace events, in seconds.
+    #[arg(long, env = "WARDEN_PRUNE_INTERVAL_S", default_value_t = 3600)]
+    prune_interval_s: u64,
 }
 
 pub(crate) fn serve(args: ServeArgs, out: &mut dyn Write) -> Result<u8> {
@@ -93,6 +99,8 @@ pub(crate) fn serve(args: ServeArgs, out: &mut dyn Write) -> Result<u8> {
         refresh_interval: Duration::from_millis(args.refresh_ms.max(10)),
         cache_dir: None,
         tls: args.tls_cert.zip(args.tls_key),
+        anchor_dir: args.anchor_dir,
+        prune_interval: Duration::from_secs(args.prune_interval_s.max(1)),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

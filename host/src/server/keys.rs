@@ -177,6 +177,28 @@ pub fn parse_verifying_key(what: &str, pem: &str) -> Result<VerifyingKey, KeyErr
     VerifyingKey::from_public_key_pem(pem).map_err(|e| invalid(what, e))
 }
 
+/// A tenant's stored 32-byte Ed25519 public key.
+pub fn tenant_verifying_key(bytes: &[u8]) -> Result<VerifyingKey, KeyError> {
+    let arr: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| invalid("tenant public key", "not 32 bytes"))?;
+    VerifyingKey::from_bytes(&arr).map_err(|e| invalid("tenant public key", e))
+}
+
+/// The tenant's signing key, opened with the master key.
+pub fn tenant_signing_key(
+    master: &MasterKey,
+    tenant: &str,
+    sealed: &[u8],
+) -> Result<SigningKey, KeyError> {
+    let secret = master.open(tenant, sealed)?;
+    let arr: [u8; 32] = secret
+        .as_slice()
+        .try_into()
+        .map_err(|_| invalid("tenant secret key", "not 32 bytes"))?;
+    Ok(SigningKey::from_bytes(&arr))
+}
+
 /// The bytes a pack signature covers: a domain tag, name@version and digest.
 pub fn pack_signing_message(name: &str, version: &str, digest: &str) -> Vec<u8> {
     format!("warden-pack-signature-v1\n{name}@{version}\n{digest}\n").into_bytes()

@@ -2,16 +2,21 @@
 //! and decisions over a REST API with JWT auth, stored in SQLite (embedded
 //! default) or PostgreSQL.
 
+pub mod anchors;
 pub mod api;
 pub mod appender;
 pub mod auth;
+pub mod checkpointer;
+pub mod events;
 pub mod extract;
 pub mod keys;
 pub mod problem;
+pub mod pruner;
 pub mod resolve;
 mod serve;
 pub mod state;
 pub mod store;
+pub mod trace_settings;
 
 pub use api::{openapi, router};
 pub use serve::{ServeConfig, ServeError, Server, local_issuer_path, seed_tenant, shutdown_signal};

@@ -43,6 +43,10 @@ pub struct ServeConfig {
     pub cache_dir: Option<PathBuf>,
     /// Serve HTTPS with this certificate chain and private key (PEM files).
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// Where file anchors are written; default `<data-dir>/anchors`.
+    pub anchor_dir: Option<PathBuf>,
+    /// How often retention prunes expired trace events.
+    pub prune_interval: Duration,
 }
 
 impl Default for ServeConfig {
@@ -61,6 +65,8 @@ impl Default for ServeConfig {
             refresh_interval: Duration::from_millis(250),
             cache_dir: None,
             tls: None,
+            anchor_dir: None,
+            prune_interval: super::pruner::INTERVAL,
         }
     }
 }
@@ -152,6 +158,7 @@ pub struct Server {
     pub scheme: &'static str,
     listener: tokio::net::TcpListener,
     refresh_interval: Duration,
+    prune_interval: Duration,
     tls: Option<axum_server::tls_rustls::RustlsConfig>,
 }
 
@@ -236,6 +243,10 @@ impl Server {
             master_key,
             publishers,
             require_signed_packs: config.require_signed_packs,
+            anchor_dir: config
+                .anchor_dir
+                .clone()
+                .unwrap_or_else(|| config.data_dir.join("anchors")),
         })
         .await?;
         let mut builtins = Vec::new();
@@ -297,6 +308,7 @@ impl Server {
             notes,
             listener,
             refresh_interval: config.refresh_interval,
+            prune_interval: config.prune_interval,
             tls,
         })
     }
@@ -318,6 +330,11 @@ impl Server {
                 }
             }
         });
+        let checkpoints = tokio::spawn(super::checkpointer::run(
+            self.state.clone(),
+            super::checkpointer::TICK,
+        ));
+        let pruning = tokio::spawn(super::pruner::run(self.state.clone(), self.prune_interval));
         let app = router(self.state.clone());
         let served = match self.tls {
             None => {
@@ -344,6 +361,8 @@ impl Server {
             }
         };
         poller.abort();
+        checkpoints.abort();
+        pruning.abort();
         self.state.store().close().await;
         served.map_err(|source| ServeError::Listen {
             addr: self.addr,

@@ -2,11 +2,14 @@
 //! packs by digest, and each tenant's resolved composition, cached until the
 //! configuration generation changes (on this server or another one).
 
+use super::api::tenants::TenantSettings;
 use super::auth::Authenticator;
+use super::events::{self, Config, ConfigEvent, ConfigPack};
 use super::keys::{MasterKey, Publisher};
 use super::problem::{ApiError, Kind};
 use super::resolve::{self, CompositionDoc, Served};
 use super::store::{Store, TenantRow};
+use super::trace_settings::Masker;
 use crate::{Composition, Engine, Pack};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -25,6 +28,24 @@ pub struct TenantRuntime {
     pub serving: Arc<Vec<Served>>,
     /// A composition with shadow versions substituted, and their rollouts.
     pub shadow: Option<(Arc<Composition>, Vec<String>)>,
+    /// Digest of the effective configuration decisions are made under
+    /// (recorded in the trace log before the first such decision).
+    pub config: Arc<str>,
+    /// The tenant's masking rules, keyed by its secret.
+    pub masker: Masker,
+}
+
+/// A composition document resolved and built.
+#[derive(Debug)]
+pub struct Built {
+    /// The enforced composition; `None` when the document names no packs.
+    pub composition: Option<Arc<Composition>>,
+    /// Which version serves each pack, and why.
+    pub serving: Vec<Served>,
+    /// A composition with shadow versions substituted, and their rollouts.
+    pub shadow: Option<(Arc<Composition>, Vec<String>)>,
+    /// The effective configuration of the enforced composition.
+    pub config: Option<Config>,
 }
 
 /// Settings of the server state.
@@ -42,6 +63,8 @@ pub struct StateConfig {
     pub publishers: Vec<Publisher>,
     /// Reject packs without a valid signature.
     pub require_signed_packs: bool,
+    /// Where file anchors are written.
+    pub anchor_dir: std::path::PathBuf,
 }
 
 struct Inner {
@@ -114,6 +137,11 @@ impl AppState {
     /// [`MAX_SHADOW_WRITES`] are in flight.
     pub fn shadow_permit(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
         Arc::clone(&self.0.shadow_writes).try_acquire_owned().ok()
+    }
+
+    /// Where file anchors are written.
+    pub fn anchor_dir(&self) -> &std::path::Path {
+        &self.0.config.anchor_dir
     }
 
     /// Whether unsigned packs are rejected.
@@ -198,13 +226,25 @@ impl AppState {
         let row = self.tenant_row(tenant).await?;
         let doc: CompositionDoc = serde_json::from_str(&row.composition)
             .map_err(|e| ApiError::internal(format!("stored composition is corrupt: {e}")))?;
-        let (composition, serving, shadow) = self.build(tenant, &doc).await?;
+        let built = self.build(tenant, &doc).await?;
+        let config = match &built.config {
+            Some(c) => self.record_config(tenant, c).await?,
+            None => String::new(),
+        };
+        let settings: TenantSettings = serde_json::from_str(&row.settings)
+            .map_err(|e| ApiError::internal(format!("stored settings are corrupt: {e}")))?;
+        let secret = self
+            .master_key()
+            .open(tenant, &row.secret_key)
+            .map_err(ApiError::internal)?;
         let rt = Arc::new(TenantRuntime {
             generation: g,
             disabled: row.disabled,
-            composition,
-            serving: Arc::new(serving),
-            shadow,
+            composition: built.composition,
+            serving: Arc::new(built.serving),
+            shadow: built.shadow,
+            config: config.into(),
+            masker: Masker::new(settings.trace_or_default().masking, &secret),
         });
         if let Ok(mut m) = self.0.runtimes.write() {
             m.insert(tenant.to_owned(), Arc::clone(&rt));
@@ -212,21 +252,66 @@ impl AppState {
         Ok(rt)
     }
 
+    /// Appends an admin event to `log` (a tenant, or [`events::FLEET_LOG`])
+    /// after a change was saved. If it cannot be recorded the caller learns
+    /// it: the change stands, and the error says it is missing from the log.
+    pub async fn log_admin(
+        &self,
+        log: &str,
+        kind: &str,
+        actor: &str,
+        detail: serde_json::Value,
+    ) -> Result<(), ApiError> {
+        let event = events::admin_event(kind, actor, detail)?;
+        self.appender()
+            .append(log, vec![event])
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                eprintln!("warden: cannot record `{kind}` in the trace log of `{log}`: {e}");
+                ApiError::new(
+                    Kind::Unavailable,
+                    format!("the change was saved but could not be recorded in the trace log: {e}"),
+                )
+            })
+    }
+
+    /// Records an effective configuration: the first time the tenant uses
+    /// it, a `configuration` event in its log (before any decision made
+    /// under it) and a row replay finds it by. Returns the digest.
+    pub async fn record_config(&self, tenant: &str, config: &Config) -> Result<String, ApiError> {
+        let digest = config.digest()?;
+        let text = serde_json::to_string(config).map_err(ApiError::internal)?;
+        // Event first, then the lookup row: a failure in between appends
+        // the event again next time (harmless), never leaves it out.
+        if self.store().trace_config(tenant, &digest).await?.is_none() {
+            let event = events::new_event(
+                crate::trace::EventClass::Admin,
+                events::kind::CONFIGURATION,
+                &ConfigEvent {
+                    digest: digest.clone(),
+                    config: config.clone(),
+                },
+            )?;
+            self.appender()
+                .append(tenant, vec![event])
+                .await
+                .map_err(|e| {
+                    ApiError::new(
+                        Kind::Unavailable,
+                        format!("cannot record the configuration in the trace log: {e}"),
+                    )
+                })?;
+            self.store()
+                .trace_config_put(tenant, &digest, &text)
+                .await?;
+        }
+        Ok(digest)
+    }
+
     /// Resolves and builds a composition document: what saving validates and
     /// what serving uses.
-    #[allow(clippy::type_complexity)]
-    pub async fn build(
-        &self,
-        tenant: &str,
-        doc: &CompositionDoc,
-    ) -> Result<
-        (
-            Option<Arc<Composition>>,
-            Vec<Served>,
-            Option<(Arc<Composition>, Vec<String>)>,
-        ),
-        ApiError,
-    > {
+    pub async fn build(&self, tenant: &str, doc: &CompositionDoc) -> Result<Built, ApiError> {
         if let Some(l) = doc
             .layers
             .iter()
@@ -239,8 +324,25 @@ impl AppState {
         }
         let res = resolve::resolve(self.store(), tenant, doc).await?;
         if res.packs.is_empty() {
-            return Ok((None, Vec::new(), None));
+            return Ok(Built {
+                composition: None,
+                serving: Vec::new(),
+                shadow: None,
+                config: None,
+            });
         }
+        let config = Config {
+            packs: res
+                .packs
+                .iter()
+                .map(|(row, _)| ConfigPack {
+                    name: row.name.clone(),
+                    version: row.version.clone(),
+                    digest: row.digest.clone(),
+                })
+                .collect(),
+            spec: res.spec.clone(),
+        };
         let mut packs = Vec::with_capacity(res.packs.len());
         for (row, _) in &res.packs {
             packs.push(self.pack(&row.digest).await?);
@@ -285,6 +387,11 @@ impl AppState {
                 s
             })
             .collect();
-        Ok((Some(Arc::new(composition)), serving, shadow))
+        Ok(Built {
+            composition: Some(Arc::new(composition)),
+            serving,
+            shadow,
+            config: Some(config),
+        })
     }
 }

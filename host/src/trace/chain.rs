@@ -13,7 +13,7 @@ pub type Hash = [u8; 32];
 pub const GENESIS_TAG: &str = "warden-trace-v1";
 
 /// What retention periods apply to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum EventClass {
     /// Decisions on financial actions, and approvals of them.

@@ -5,13 +5,15 @@
 
 mod chain;
 mod checkpoint;
+mod pruning;
 mod verify;
 
 pub use chain::{
     Chain, Event, EventClass, GENESIS_TAG, Hash, Record, canonical, genesis, link, parse_hash,
 };
 pub use checkpoint::{Checkpoint, SignedCheckpoint};
-pub use verify::{Fault, Report, Verifier, event_head, verify_ndjson};
+pub use pruning::{PRUNING_KIND, PruningRecord, Tombstone, tombstone_line};
+pub use verify::{Fault, Pruned, Report, Verifier, event_head, verify_ndjson, verify_ndjson_held};
 
 /// A trace error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -2,6 +2,7 @@
 //! the first bad sequence number and what is wrong with it.
 
 use super::chain::parse_hash;
+use super::pruning::{PRUNING_KIND, PruningRecord, Tombstone};
 use super::{Checkpoint, Hash, Record, SignedCheckpoint, canonical, genesis, link};
 use ed25519_dalek::VerifyingKey;
 use serde::{Deserialize, Serialize};
@@ -86,6 +87,26 @@ pub enum Fault {
     /// The checkpoint is for another tenant.
     #[error("the checkpoint is for tenant `{0}`")]
     CheckpointTenant(String),
+    /// An event's content is gone and no pruning event accounts for it.
+    #[error(
+        "event {seq}'s content was removed but no pruning event accounts for it: the log was tampered with"
+    )]
+    Unaccounted {
+        /// The first such event.
+        seq: u64,
+    },
+    /// More or fewer events are pruned than the last pruning event records.
+    #[error(
+        "the pruning event at {seq} records {recorded} pruned events in all, but {found} are pruned: the log was tampered with"
+    )]
+    PruningMismatch {
+        /// The last pruning event.
+        seq: u64,
+        /// What it records.
+        recorded: u64,
+        /// Tombstones found.
+        found: u64,
+    },
 }
 
 impl Fault {
@@ -98,7 +119,9 @@ impl Fault {
             | Fault::BrokenLink { seq, .. }
             | Fault::Changed { seq }
             | Fault::HeadMismatch { seq }
-            | Fault::Truncated { seq, .. } => Some(*seq),
+            | Fault::Truncated { seq, .. }
+            | Fault::Unaccounted { seq }
+            | Fault::PruningMismatch { seq, .. } => Some(*seq),
             _ => None,
         }
     }
@@ -115,6 +138,30 @@ pub struct Report {
     pub head: String,
     /// The first fault, if any.
     pub fault: Option<Fault>,
+    /// Retention's mark on the log, when events were pruned under policy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pruned: Option<Pruned>,
+}
+
+/// "Pruned under policy P through sequence N": what retention removed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Pruned {
+    /// The policy of the last pruning run.
+    pub policy: String,
+    /// Its checkpointed bound.
+    pub through_seq: u64,
+    /// Events whose content was removed (tombstones verified).
+    pub events: u64,
+}
+
+impl std::fmt::Display for Pruned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} events pruned under policy `{}` through sequence {}",
+            self.events, self.policy, self.through_seq
+        )
+    }
 }
 
 impl Report {
@@ -131,7 +178,15 @@ pub struct Verifier {
     last_seq: u64,
     head: Hash,
     events: u64,
-    checkpoint: Option<Checkpoint>,
+    /// Checkpoints still ahead, highest sequence number first.
+    checkpoints: Vec<Checkpoint>,
+    /// The highest checkpoint held to.
+    last_checkpoint: Option<u64>,
+    tombstones: u64,
+    first_tombstone: Option<u64>,
+    last_tombstone: u64,
+    /// (event seq, record) of the last pruning event.
+    pruning: Option<(u64, PruningRecord)>,
 }
 
 impl Verifier {
@@ -148,12 +203,18 @@ impl Verifier {
             last_seq,
             head,
             events: 0,
-            checkpoint: None,
+            checkpoints: Vec::new(),
+            last_checkpoint: None,
+            tombstones: 0,
+            first_tombstone: None,
+            last_tombstone: 0,
+            pruning: None,
         }
     }
 
     /// Holds the log to a signed checkpoint: the head at its sequence number
-    /// must match, and the log must reach it.
+    /// must match, and the log must reach it. Call once per checkpoint (an
+    /// anchor file holds many); each is checked where the log passes it.
     pub fn expect(&mut self, cp: &SignedCheckpoint, key: &VerifyingKey) -> Result<(), Fault> {
         if !cp.verify(key) {
             return Err(Fault::BadSignature);
@@ -161,7 +222,16 @@ impl Verifier {
         if cp.checkpoint.tenant != self.tenant {
             return Err(Fault::CheckpointTenant(cp.checkpoint.tenant.clone()));
         }
-        self.checkpoint = Some(cp.checkpoint.clone());
+        let c = cp.checkpoint.clone();
+        self.last_checkpoint = Some(self.last_checkpoint.unwrap_or(0).max(c.seq));
+        if c.seq <= self.last_seq {
+            // Already passed (a checkpoint older than where verification resumed).
+            return Ok(());
+        }
+        self.checkpoints.push(c);
+        self.checkpoints.sort_by_key(|c| std::cmp::Reverse(c.seq));
+        self.checkpoints
+            .dedup_by(|a, b| a.seq == b.seq && a.head == b.head);
         Ok(())
     }
 
@@ -170,6 +240,81 @@ impl Verifier {
         let e = &rec.event;
         let bytes = canonical("event", e).map_err(|_| Fault::Changed { seq: e.seq })?;
         self.push_parts(&e.tenant, e.seq, &rec.prev, &rec.hash, &bytes)
+    }
+
+    /// Checks the next stored or exported event given as its canonical text:
+    /// reads its tenant, sequence number and kind, checks it, and takes
+    /// note of pruning events.
+    pub fn push_event(&mut self, prev: &str, hash: &str, event: &str) -> Result<(), Fault> {
+        let head: EventHead = serde_json::from_str(event).map_err(|e| Fault::Malformed {
+            line: self.last_seq + 1,
+            message: e.to_string(),
+        })?;
+        self.push_parts(&head.tenant, head.seq, prev, hash, event.as_bytes())?;
+        if head.kind.as_deref() == Some(PRUNING_KIND) {
+            let p: PruningEvent = serde_json::from_str(event).map_err(|e| Fault::Malformed {
+                line: head.seq,
+                message: format!("pruning event: {e}"),
+            })?;
+            self.pruning = Some((head.seq, p.body));
+        }
+        Ok(())
+    }
+
+    /// Checks a tombstone: its place in the chain (tenant, order, link) is
+    /// checked; its hash is taken as stored, since the content it covered
+    /// is gone; the next event's link and the signed checkpoints vouch for it.
+    pub fn push_tombstone(&mut self, prev: &str, hash: &str, t: &Tombstone) -> Result<(), Fault> {
+        let expected = self.last_seq + 1;
+        if t.tenant != self.tenant {
+            return Err(Fault::WrongTenant {
+                seq: t.seq,
+                tenant: t.tenant.clone(),
+            });
+        }
+        if t.seq > expected {
+            return Err(Fault::Removed {
+                seq: expected,
+                found: t.seq,
+            });
+        }
+        if t.seq < expected {
+            return Err(Fault::OutOfOrder {
+                seq: t.seq,
+                expected,
+            });
+        }
+        if parse_hash(prev).ok() != Some(self.head) {
+            return Err(Fault::BrokenLink {
+                seq: t.seq,
+                prev: self.last_seq,
+            });
+        }
+        let Ok(h) = parse_hash(hash) else {
+            return Err(Fault::Changed { seq: t.seq });
+        };
+        self.held_to_checkpoints(t.seq, &h)?;
+        self.last_seq = t.seq;
+        self.head = h;
+        self.events += 1;
+        self.tombstones += 1;
+        self.first_tombstone.get_or_insert(t.seq);
+        self.last_tombstone = t.seq;
+        Ok(())
+    }
+
+    /// Checks the head at `seq` against every checkpoint for that sequence number.
+    fn held_to_checkpoints(&mut self, seq: u64, head: &Hash) -> Result<(), Fault> {
+        while let Some(cp) = self.checkpoints.last() {
+            if cp.seq != seq {
+                break;
+            }
+            if parse_hash(&cp.head).ok() != Some(*head) {
+                return Err(Fault::HeadMismatch { seq });
+            }
+            self.checkpoints.pop();
+        }
+        Ok(())
     }
 
     /// Checks the next record given as its parts: the event's canonical
@@ -209,12 +354,7 @@ impl Verifier {
         if parse_hash(hash).ok() != Some(computed) {
             return Err(Fault::Changed { seq });
         }
-        if let Some(cp) = &self.checkpoint
-            && cp.seq == seq
-            && parse_hash(&cp.head).ok() != Some(computed)
-        {
-            return Err(Fault::HeadMismatch { seq });
-        }
+        self.held_to_checkpoints(seq, &computed)?;
         self.last_seq = seq;
         self.head = computed;
         self.events += 1;
@@ -223,31 +363,70 @@ impl Verifier {
 
     /// The report after the last record; `fault` is the first one met.
     pub fn finish(self, fault: Option<Fault>) -> Report {
-        let truncated = match &self.checkpoint {
-            Some(cp) if cp.seq > self.last_seq => Some(Fault::Truncated {
-                seq: cp.seq,
+        let truncated = match self.last_checkpoint {
+            Some(seq) if seq > self.last_seq => Some(Fault::Truncated {
+                seq,
                 last: self.last_seq,
             }),
             _ => None,
         };
         let fault = fault.or(truncated);
+        let (accounting, pruned) = self.accounting();
         Report {
             events: self.events,
             last_seq: self.last_seq,
             head: hex::encode(self.head),
-            fault,
+            fault: fault.or(accounting),
+            pruned,
+        }
+    }
+
+    /// Whether the tombstones seen are exactly those pruning accounts for.
+    fn accounting(&self) -> (Option<Fault>, Option<Pruned>) {
+        match (&self.pruning, self.first_tombstone) {
+            (None, None) => (None, None),
+            (None, Some(seq)) => (Some(Fault::Unaccounted { seq }), None),
+            (Some((seq, p)), first) => {
+                let pruned = Pruned {
+                    policy: p.policy.clone(),
+                    through_seq: p.through_seq,
+                    events: self.tombstones,
+                };
+                if first.is_some() && self.last_tombstone > p.through_seq {
+                    return (
+                        Some(Fault::Unaccounted {
+                            seq: self.last_tombstone,
+                        }),
+                        Some(pruned),
+                    );
+                }
+                if p.pruned_total != self.tombstones {
+                    return (
+                        Some(Fault::PruningMismatch {
+                            seq: *seq,
+                            recorded: p.pruned_total,
+                            found: self.tombstones,
+                        }),
+                        Some(pruned),
+                    );
+                }
+                (None, Some(pruned))
+            }
         }
     }
 }
 
-/// An export line, borrowed: the event stays raw text.
+/// An export line, borrowed: the event stays raw text. A tombstone line
+/// carries `pruned` instead of `event`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawRecord<'a> {
     prev: &'a str,
     hash: &'a str,
-    #[serde(borrow)]
-    event: &'a RawValue,
+    #[serde(borrow, default)]
+    event: Option<&'a RawValue>,
+    #[serde(default)]
+    pruned: Option<Tombstone>,
 }
 
 /// The fields of an event the verifier reads; the rest is only hashed.
@@ -256,6 +435,14 @@ struct EventHead<'a> {
     #[serde(borrow)]
     tenant: Cow<'a, str>,
     seq: u64,
+    #[serde(borrow, default)]
+    kind: Option<Cow<'a, str>>,
+}
+
+/// A pruning event, for its body.
+#[derive(Deserialize)]
+struct PruningEvent {
+    body: PruningRecord,
 }
 
 /// Reads `tenant` and `seq` from an event's canonical JSON.
@@ -274,11 +461,29 @@ pub fn verify_ndjson(
     tenant: &str,
     checkpoint: Option<(&SignedCheckpoint, &VerifyingKey)>,
 ) -> Report {
+    match checkpoint {
+        Some((cp, key)) => verify_ndjson_held(reader, tenant, std::slice::from_ref(cp), Some(key)),
+        None => verify_ndjson_held(reader, tenant, &[], None),
+    }
+}
+
+/// [`verify_ndjson`] held to any number of signed checkpoints (an anchor
+/// file), all signed by `key`. Memory grows with the checkpoints, not the log.
+pub fn verify_ndjson_held(
+    reader: impl BufRead,
+    tenant: &str,
+    checkpoints: &[SignedCheckpoint],
+    key: Option<&VerifyingKey>,
+) -> Report {
     let mut v = Verifier::new(tenant);
-    if let Some((cp, key)) = checkpoint
-        && let Err(f) = v.expect(cp, key)
-    {
-        return v.finish(Some(f));
+    for cp in checkpoints {
+        let held = match key {
+            Some(k) => v.expect(cp, k),
+            None => Err(Fault::BadSignature),
+        };
+        if let Err(f) = held {
+            return v.finish(Some(f));
+        }
     }
     let mut fault = None;
     for (i, line) in reader.lines().enumerate() {
@@ -297,11 +502,9 @@ pub fn verify_ndjson(
             continue;
         }
         // The event is hashed as the exact bytes of the line (exports carry
-        // canonical bytes); only `tenant` and `seq` are parsed out of it.
-        let parsed = serde_json::from_str::<RawRecord>(&line)
-            .and_then(|r| serde_json::from_str::<EventHead>(r.event.get()).map(|h| (r, h)));
-        let (rec, head) = match parsed {
-            Ok(p) => p,
+        // canonical bytes); only its head is parsed out of it.
+        let rec = match serde_json::from_str::<RawRecord>(&line) {
+            Ok(r) => r,
             Err(e) => {
                 fault = Some(Fault::Malformed {
                     line: line_no,
@@ -310,14 +513,22 @@ pub fn verify_ndjson(
                 break;
             }
         };
-        if let Err(f) = v.push_parts(
-            &head.tenant,
-            head.seq,
-            rec.prev,
-            rec.hash,
-            rec.event.get().as_bytes(),
-        ) {
-            fault = Some(f);
+        let pushed = match (rec.event, &rec.pruned) {
+            (Some(event), None) => v.push_event(rec.prev, rec.hash, event.get()),
+            (None, Some(t)) => v.push_tombstone(rec.prev, rec.hash, t),
+            _ => Err(Fault::Malformed {
+                line: line_no,
+                message: "a record holds exactly one of `event` and `pruned`".to_owned(),
+            }),
+        };
+        if let Err(f) = pushed {
+            fault = Some(match f {
+                Fault::Malformed { message, .. } => Fault::Malformed {
+                    line: line_no,
+                    message,
+                },
+                f => f,
+            });
             break;
         }
     }

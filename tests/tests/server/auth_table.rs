@@ -213,6 +213,39 @@ pub(crate) fn endpoints(fx: &Fixtures) -> Vec<Endpoint> {
             Json(json!({"requests": [payment("acme", "r-2", 100)]})),
             OK,
         ),
+        // The trace log: checkpoint on demand, then the latest one.
+        ep(
+            Method::POST,
+            "/v1/tenants/{tenant}/trace/checkpoint",
+            "/v1/tenants/acme/trace/checkpoint",
+            Tenant(OPS_AUDIT),
+            Empty,
+            OK,
+        ),
+        ep(
+            Method::GET,
+            "/v1/tenants/{tenant}/trace/checkpoint",
+            "/v1/tenants/acme/trace/checkpoint",
+            Tenant(OPS_AUDIT),
+            Empty,
+            OK,
+        ),
+        ep(
+            Method::GET,
+            "/v1/tenants/{tenant}/trace/verify",
+            "/v1/tenants/acme/trace/verify",
+            Tenant(&[Role::Auditor]),
+            Empty,
+            OK,
+        ),
+        ep(
+            Method::POST,
+            "/v1/tenants/{tenant}/trace/prune",
+            "/v1/tenants/acme/trace/prune",
+            Tenant(&[Role::Operator]),
+            Empty,
+            OK,
+        ),
         // The catalog: re-uploading stored bytes is an idempotent 200.
         ep(Method::GET, "/v1/packs", "/v1/packs", Any, Empty, OK),
         ep(

@@ -146,6 +146,7 @@ both!(
             .await;
         let rt = app.token("acme", &[Role::Runtime]);
         let mut ids = Vec::new();
+        let mut seqs = Vec::new();
         for i in 0..5 {
             let r = app
                 .post(
@@ -154,32 +155,48 @@ both!(
                     &payment("acme", &format!("r{i}"), 1_000),
                 )
                 .await;
-            assert_eq!(r.json["trace_seq"], i + 1, "{:?}", r.json);
+            seqs.push(r.json["trace_seq"].as_u64().unwrap());
             ids.push(r.json["decision_id"].as_str().unwrap().to_owned());
         }
+        // The tenant's creation, its composition and the configuration the
+        // decisions were made under come first, then one event per decision.
+        let base = seqs[0];
+        assert_eq!(seqs, (base..base + 5).collect::<Vec<_>>());
         let body = json!({"requests": [payment("acme", "b1", 1), {"id": "bad"}, payment("acme", "b2", 450_000)]});
         let r = app
             .post("/v1/tenants/acme/evaluate/batch", &rt, &body)
             .await;
-        assert_eq!(r.json["results"][0]["trace_seq"], 6);
-        assert_eq!(r.json["results"][2]["trace_seq"], 7);
+        assert_eq!(r.json["results"][0]["trace_seq"], base + 5);
+        assert_eq!(r.json["results"][2]["trace_seq"], base + 6);
         let store = app.state.store();
         let rows = store.trace_rows("acme", 0, 100).await.unwrap();
-        assert_eq!(rows.len(), 7);
-        let first: serde_json::Value = serde_json::from_str(&rows[0].1).unwrap();
+        assert_eq!(rows.len() as u64, base + 6);
+        let kinds: Vec<&str> = rows.iter().map(|r| r.kind.as_str()).collect();
+        assert_eq!(
+            &kinds[..3],
+            ["tenant-created", "composition-changed", "configuration"]
+        );
+        let config: serde_json::Value = serde_json::from_str(&rows[2].event).unwrap();
+        let first: serde_json::Value =
+            serde_json::from_str(&rows[base as usize - 1].event).unwrap();
         assert_eq!(first["kind"], "decision");
         assert_eq!(first["class"], "financial");
         assert_eq!(first["body"]["decision_id"], ids[0].as_str());
         assert_eq!(first["body"]["request"]["id"], "r0");
-        assert_eq!(first["body"]["decision"]["verdict"], "allow");
+        assert_eq!(first["body"]["verdict"], "allow");
+        assert_eq!(first["body"]["config"], config["body"]["digest"]);
+        assert_eq!(
+            config["body"]["config"]["packs"][0]["digest"],
+            first["body"]["packs"][0]["digest"]
+        );
         assert!(
             first["body"]["serving"][0]["digest"]
                 .as_str()
                 .unwrap()
                 .starts_with("sha256:")
         );
-        let last: serde_json::Value = serde_json::from_str(&rows[6].1).unwrap();
-        assert_eq!(last["body"]["decision"]["verdict"], "escalate");
+        let last: serde_json::Value = serde_json::from_str(&rows.last().unwrap().event).unwrap();
+        assert_eq!(last["body"]["verdict"], "escalate");
         assert!(store.trace_verify("acme").await.unwrap().ok());
         // Other tenants' logs are separate.
         assert!(store.trace_head("beta").await.unwrap().is_none());

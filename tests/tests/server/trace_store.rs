@@ -53,7 +53,7 @@ both!(
         let (last, _) = store.trace_head("acme").await.unwrap().unwrap();
         assert_eq!(last, total as u64);
         let rows = store.trace_rows("acme", 0, 100_000).await.unwrap();
-        let seqs: Vec<u64> = rows.iter().map(|r| r.0).collect();
+        let seqs: Vec<u64> = rows.iter().map(|r| r.seq).collect();
         assert_eq!(seqs, (1..=total as u64).collect::<Vec<_>>());
         let report = store.trace_verify("acme").await.unwrap();
         assert!(report.ok(), "{report:?}");

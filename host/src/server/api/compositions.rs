@@ -3,6 +3,7 @@
 
 use crate::Layer;
 use crate::server::auth::Role;
+use crate::server::events::FLEET_LOG;
 use crate::server::extract::{ApiJson, Caller};
 use crate::server::problem::{ApiError, Kind};
 use crate::server::resolve::{CompositionDoc, Served};
@@ -70,7 +71,7 @@ pub async fn put(
 ) -> Result<Json<VersionedComposition>, ApiError> {
     caller.tenant(&tenant, &[Role::Operator])?;
     st.tenant_row(&tenant).await?;
-    let (_, serving, _) = st.build(&tenant, &body.composition).await?;
+    let serving = st.build(&tenant, &body.composition).await?.serving;
     let text = serde_json::to_string(&body.composition).map_err(ApiError::internal)?;
     match st
         .store()
@@ -79,6 +80,13 @@ pub async fn put(
     {
         Saved::Ok(v) => {
             st.refresh().await?;
+            st.log_admin(
+                &tenant,
+                "composition-changed",
+                caller.sub(),
+                serde_json::json!({"version": v, "composition": body.composition}),
+            )
+            .await?;
             Ok(Json(VersionedComposition {
                 version: v,
                 composition: body.composition,
@@ -172,6 +180,13 @@ pub async fn put_fleet_layer(
     match st.store().save_fleet_layer(body.version, &text).await? {
         Ok(v) => {
             st.refresh().await?;
+            st.log_admin(
+                FLEET_LOG,
+                "fleet-layer-changed",
+                caller.sub(),
+                json!({"version": v, "layer": body.layer}),
+            )
+            .await?;
             Ok(Json(VersionedLayer {
                 version: v,
                 layer: body.layer,

@@ -1,12 +1,12 @@
 //! Decisions over HTTP: one request, or a batch.
 
 use crate::server::auth::Role;
+use crate::server::events;
 use crate::server::extract::{ApiJson, Caller, parse_json};
 use crate::server::problem::{ApiError, Kind, Problem};
 use crate::server::resolve::Served;
 use crate::server::state::{AppState, TenantRuntime};
 use crate::server::store::{NewEvent, ShadowDiffRow, now_ms};
-use crate::trace::EventClass;
 use crate::{Composition, Decision, Request};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -68,7 +68,16 @@ fn decide(
     if let Some((shadow, rollouts)) = &rt.shadow {
         let other = shadow.evaluate(req);
         if other.verdict != decision.verdict {
-            record_shadow(st, tenant, &decision_id, req, &decision, &other, rollouts);
+            record_shadow(
+                st,
+                tenant,
+                rt,
+                &decision_id,
+                req,
+                &decision,
+                &other,
+                rollouts,
+            );
         }
     }
     EvaluateResponse {
@@ -79,21 +88,18 @@ fn decide(
     }
 }
 
-/// The trace event of a decision: request, decision with explanation,
-/// serving versions and digests, decision id.
-fn event(req: &Request, r: &EvaluateResponse) -> Result<NewEvent, ApiError> {
-    let class = match req.action.safety_class {
-        crate::SafetyClass::Financial => EventClass::Financial,
-        crate::SafetyClass::ReadOnly => EventClass::ReadOnly,
-        _ => EventClass::Action,
-    };
-    let body = serde_json::json!({
-        "decision_id": r.decision_id,
-        "request": req,
-        "decision": r.decision,
-        "serving": r.serving,
-    });
-    NewEvent::new(now_ms(), class, "decision", &body).map_err(ApiError::internal)
+/// The trace event of a decision: the request after masking, the decision
+/// with its findings, the packs that ran, the configuration digest.
+fn event(rt: &TenantRuntime, req: &Request, r: &EvaluateResponse) -> Result<NewEvent, ApiError> {
+    let stored = rt.masker.apply(req);
+    Ok(events::decision_event(
+        &r.decision_id,
+        req,
+        &stored,
+        &r.decision,
+        &rt.config,
+        &r.serving,
+    )?)
 }
 
 /// Records decisions in the tenant's trace log before they are answered;
@@ -101,11 +107,12 @@ fn event(req: &Request, r: &EvaluateResponse) -> Result<NewEvent, ApiError> {
 async fn record(
     st: &AppState,
     tenant: &str,
+    rt: &TenantRuntime,
     items: Vec<(&Request, &mut EvaluateResponse)>,
 ) -> Result<(), ApiError> {
     let events = items
         .iter()
-        .map(|(q, r)| event(q, r))
+        .map(|(q, r)| event(rt, q, r))
         .collect::<Result<Vec<_>, _>>()?;
     let records = st.appender().append(tenant, events).await.map_err(|e| {
         eprintln!("warden: cannot append to the trace log of `{tenant}`: {e}");
@@ -120,16 +127,34 @@ async fn record(
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn record_shadow(
     st: &AppState,
     tenant: &str,
+    rt: &TenantRuntime,
     decision_id: &str,
     req: &Request,
     enforced: &Decision,
     shadow: &Decision,
     rollouts: &[String],
 ) {
-    let detail = serde_json::json!({"request": req, "enforced": enforced, "shadow": shadow});
+    let stored = rt.masker.apply(req);
+    let detail = serde_json::json!({"request": &*stored, "enforced": enforced, "shadow": shadow});
+    let event = events::new_event(
+        events::class_of(req),
+        events::kind::SHADOW_DIFFERENCE,
+        &serde_json::json!({
+            "decision_id": decision_id,
+            "rollouts": rollouts,
+            "request": &*stored,
+            "enforced": {"verdict": enforced.verdict, "reason": enforced.reason,
+                         "findings": enforced.explanation.findings},
+            "shadow": {"verdict": shadow.verdict, "reason": shadow.reason,
+                       "findings": shadow.explanation.findings,
+                       "packs": shadow.explanation.packs.iter()
+                           .map(|p| format!("{}@{}", p.pack, p.version)).collect::<Vec<_>>()},
+        }),
+    );
     let rows: Vec<ShadowDiffRow> = rollouts
         .iter()
         .map(|r| ShadowDiffRow {
@@ -151,7 +176,17 @@ fn record_shadow(
         return;
     };
     let store = st.store().clone();
+    let appender = st.appender().clone();
+    let log = tenant.to_owned();
     tokio::spawn(async move {
+        match event {
+            Ok(e) => {
+                if let Err(e) = appender.append(&log, vec![e]).await {
+                    eprintln!("warden: cannot record shadow difference in the trace log: {e}");
+                }
+            }
+            Err(e) => eprintln!("warden: cannot encode shadow difference: {e}"),
+        }
         for row in rows {
             if let Err(e) = store.insert_shadow_diff(&row).await {
                 eprintln!("warden: cannot record shadow difference: {e}");
@@ -187,7 +222,7 @@ pub async fn evaluate(
     let rt = st.runtime(&tenant).await?;
     let composition = runtime_ready(&tenant, &rt)?;
     let mut response = decide(&st, &tenant, &rt, composition, &req);
-    record(&st, &tenant, vec![(&req, &mut response)]).await?;
+    record(&st, &tenant, &rt, vec![(&req, &mut response)]).await?;
     Ok(Json(response))
 }
 
@@ -262,7 +297,7 @@ pub async fn batch(
         .zip(decided.iter_mut())
         .filter_map(|(p, d)| Some((p.as_ref().ok()?, d.as_mut()?)))
         .collect();
-    record(&st, &tenant, items).await?;
+    record(&st, &tenant, &rt, items).await?;
     let results = parsed
         .into_iter()
         .zip(decided)

@@ -6,6 +6,7 @@ pub mod evaluate;
 pub mod packs;
 pub mod rollouts;
 pub mod tenants;
+pub mod trace;
 
 use super::problem::{ApiError, Kind};
 use super::state::AppState;
@@ -117,6 +118,9 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(rollouts::rollback))
         .routes(routes!(rollouts::complete))
         .routes(routes!(rollouts::shadow))
+        .routes(routes!(trace::get_checkpoint, trace::make_checkpoint))
+        .routes(routes!(trace::verify))
+        .routes(routes!(trace::prune))
 }
 
 /// The OpenAPI 3 document of the API.

@@ -2,6 +2,7 @@
 
 use super::Paged;
 use crate::rollout::{Mode, Rollout, Stage, State as RState};
+use crate::server::events::FLEET_LOG;
 use crate::server::extract::{ApiJson, ApiQuery, Caller, PageParams};
 use crate::server::problem::{ApiError, Kind, Problem};
 use crate::server::state::AppState;
@@ -113,6 +114,13 @@ pub async fn start(
     {
         RolloutWrite::Ok => {
             st.refresh().await?;
+            st.log_admin(
+                FLEET_LOG,
+                "rollout-step",
+                caller.sub(),
+                serde_json::json!({"action": "start", "rollout": r}),
+            )
+            .await?;
             Ok((StatusCode::CREATED, Json(r)))
         }
         RolloutWrite::Conflict => Err(ApiError::new(
@@ -140,6 +148,8 @@ async fn load(st: &AppState, id: &str) -> Result<(String, Rollout), ApiError> {
 async fn transition(
     st: &AppState,
     id: &str,
+    action: &str,
+    actor: &str,
     f: impl FnOnce(&mut Rollout) -> Result<(), crate::rollout::RolloutError>,
 ) -> Result<Json<Rollout>, ApiError> {
     let (old, mut r) = load(st, id).await?;
@@ -154,6 +164,13 @@ async fn transition(
     {
         RolloutWrite::Ok => {
             st.refresh().await?;
+            st.log_admin(
+                FLEET_LOG,
+                "rollout-step",
+                actor,
+                serde_json::json!({"action": action, "rollout": r}),
+            )
+            .await?;
             Ok(Json(r))
         }
         RolloutWrite::Conflict => Err(ApiError::new(
@@ -212,7 +229,10 @@ pub async fn advance(
 ) -> Result<Json<Rollout>, ApiError> {
     caller.fleet_admin()?;
     let by = caller.sub().to_owned();
-    transition(&st, &id, |r| r.advance(body.stage, now_ms(), by)).await
+    transition(&st, &id, "advance", caller.sub(), |r| {
+        r.advance(body.stage, now_ms(), by)
+    })
+    .await
 }
 
 /// Switches between enforcing and shadowing the new version.
@@ -227,7 +247,10 @@ pub async fn mode(
 ) -> Result<Json<Rollout>, ApiError> {
     caller.fleet_admin()?;
     let by = caller.sub().to_owned();
-    transition(&st, &id, |r| r.set_mode(body.mode, now_ms(), by)).await
+    transition(&st, &id, "mode", caller.sub(), |r| {
+        r.set_mode(body.mode, now_ms(), by)
+    })
+    .await
 }
 
 macro_rules! simple_transition {
@@ -244,7 +267,10 @@ macro_rules! simple_transition {
         ) -> Result<Json<Rollout>, ApiError> {
             caller.fleet_admin()?;
             let by = caller.sub().to_owned();
-            transition(&st, &id, |r| r.$method(now_ms(), by)).await
+            transition(&st, &id, stringify!($method), caller.sub(), |r| {
+                r.$method(now_ms(), by)
+            })
+            .await
         }
     };
 }

@@ -8,6 +8,7 @@ use crate::server::problem::{ApiError, Kind};
 use crate::server::resolve::CompositionDoc;
 use crate::server::state::AppState;
 use crate::server::store::{TenantRow, now_ms};
+use crate::server::trace_settings::{Retention, TraceSettings};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -17,14 +18,17 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-/// Settings that later capabilities fill; each is a JSON document.
+/// A tenant's settings: the trace log's are typed; the others are JSON
+/// documents that later capabilities fill.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TenantSettings {
     /// Trace retention per event class.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    pub retention: Option<Value>,
+    pub retention: Option<Retention>,
+    /// Trace log: checkpoint cadence, masking, anchoring.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<TraceSettings>,
     /// Approval routing: routes, escalation chains, SLAs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
@@ -41,6 +45,22 @@ pub struct TenantSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub grants: Option<Value>,
+}
+
+impl TenantSettings {
+    /// Checks the typed parts; the error names the field.
+    pub fn validate(&self) -> Result<(), ApiError> {
+        if let Some(t) = &self.trace {
+            t.validate()
+                .map_err(|m| ApiError::new(Kind::Unprocessable, m))?;
+        }
+        Ok(())
+    }
+
+    /// The trace settings, defaults where unset.
+    pub fn trace_or_default(&self) -> TraceSettings {
+        self.trace.clone().unwrap_or_default()
+    }
 }
 
 /// Body of `POST /v1/tenants`.
@@ -135,6 +155,13 @@ pub async fn create(
         ));
     }
     st.refresh().await?;
+    st.log_admin(
+        &row.id,
+        "tenant-created",
+        caller.sub(),
+        serde_json::json!({"display_name": row.display_name, "settings": body.settings}),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(view(&row)?)))
 }
 
@@ -153,6 +180,7 @@ pub fn new_tenant_row(
             ),
         ));
     }
+    settings.validate()?;
     let key = keys::generate_signing_key().map_err(ApiError::internal)?;
     let secret = st
         .master_key()
@@ -223,6 +251,9 @@ pub async fn update(
     ApiJson(body): ApiJson<UpdateTenant>,
 ) -> Result<Json<TenantView>, ApiError> {
     caller.fleet_admin()?;
+    if let Some(s) = &body.settings {
+        s.validate()?;
+    }
     let settings = body
         .settings
         .as_ref()
@@ -240,6 +271,14 @@ pub async fn update(
         .await?
         .ok_or_else(|| ApiError::not_found("tenant", &tenant))?;
     st.refresh().await?;
+    st.log_admin(
+        &tenant,
+        "tenant-updated",
+        caller.sub(),
+        serde_json::json!({"display_name": body.display_name, "disabled": body.disabled,
+                           "settings": body.settings}),
+    )
+    .await?;
     Ok(Json(view(&t)?))
 }
 

@@ -3,15 +3,19 @@
 //! versioned sqlx migrations at start and share every query (portable SQL
 //! with `$n` parameters), so behaviour cannot drift between them.
 
+mod checkpoints;
 mod packs;
+mod retention;
 mod rollouts;
 mod tenants;
 mod trace;
 
+pub use checkpoints::LogStatus;
 pub use packs::{Inserted, PackRow, PackScope};
+pub use retention::PruneOutcome;
 pub use rollouts::{RolloutWrite, ShadowDiffRow};
 pub use tenants::{Saved, TenantRow};
-pub use trace::{Appended, NewEvent};
+pub use trace::{Appended, EventIndex, NewEvent, StoredRow, class_key, parse_class, stored_row};
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};

@@ -4,8 +4,10 @@
 
 use super::{Backend, Store, StoreError, corrupt};
 use crate::trace::{
-    Chain, EventClass, Fault, Report, Verifier, canonical, event_head, genesis, parse_hash,
+    Chain, EventClass, Fault, Report, SignedCheckpoint, Tombstone, Verifier, canonical, genesis,
+    parse_hash, tombstone_line,
 };
+use ed25519_dalek::VerifyingKey;
 use serde_json::Value;
 use sqlx::Row;
 
@@ -20,6 +22,33 @@ pub struct NewEvent {
     pub kind: String,
     /// Content, already masked, as canonical JSON (see [`NewEvent::new`]).
     pub body: String,
+    /// Query columns stored beside the event (decisions only).
+    pub index: EventIndex,
+}
+
+/// What a decision event is found by: copied into query columns when it is
+/// stored. The chain covers only the event text; these are a lookup aid.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventIndex {
+    /// The principal's agent.
+    pub agent: Option<String>,
+    /// The tool called.
+    pub tool: Option<String>,
+    /// `allow`, `deny` or `escalate`.
+    pub verdict: Option<String>,
+    /// The decision id.
+    pub decision_id: Option<String>,
+    /// The request (run) id.
+    pub request_id: Option<String>,
+    /// `name@version` of each pack that served.
+    pub packs: Vec<String>,
+}
+
+impl EventIndex {
+    /// The `packs` column: ` a@1 b@2 ` (space-delimited, so `LIKE '% a@1 %'` matches one).
+    pub fn packs_column(&self) -> Option<String> {
+        (!self.packs.is_empty()).then(|| format!(" {} ", self.packs.join(" ")))
+    }
 }
 
 impl NewEvent {
@@ -36,7 +65,14 @@ impl NewEvent {
             class,
             kind: kind.to_owned(),
             body: String::from_utf8(body).map_err(|e| corrupt("trace event", e))?,
+            index: EventIndex::default(),
         })
+    }
+
+    /// The same event with query columns.
+    pub fn with_index(mut self, index: EventIndex) -> NewEvent {
+        self.index = index;
+        self
     }
 }
 
@@ -51,19 +87,173 @@ pub struct Appended {
     pub hash: String,
 }
 
+/// One stored row of a tenant's log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRow {
+    /// Sequence number.
+    pub seq: u64,
+    /// Append time (Unix ms).
+    pub at_ms: i64,
+    /// Retention class.
+    pub class: EventClass,
+    /// Event kind.
+    pub kind: String,
+    /// The event's canonical JSON, exactly the bytes hashed (empty when pruned).
+    pub event: String,
+    /// Previous hash (hex).
+    pub prev: String,
+    /// This event's hash (hex).
+    pub hash: String,
+    /// Whether retention removed the content (a tombstone).
+    pub pruned: bool,
+}
+
+impl StoredRow {
+    /// What is left of a pruned row.
+    pub fn tombstone(&self, tenant: &str) -> Tombstone {
+        Tombstone {
+            tenant: tenant.to_owned(),
+            seq: self.seq,
+            at_ms: self.at_ms,
+            class: self.class,
+            kind: self.kind.clone(),
+        }
+    }
+
+    /// The row as one export line (no newline): `{"prev","hash","event"}`
+    /// with the event's bytes verbatim, or `{"prev","hash","pruned"}`.
+    pub fn to_line(&self, tenant: &str) -> String {
+        if self.pruned {
+            tombstone_line(&self.prev, &self.hash, &self.tombstone(tenant))
+        } else {
+            format!(
+                "{{\"prev\":\"{}\",\"hash\":\"{}\",\"event\":{}}}",
+                self.prev, self.hash, self.event
+            )
+        }
+    }
+}
+
+/// Parses a stored event class.
+pub fn parse_class(s: &str) -> Option<EventClass> {
+    match s {
+        "financial" => Some(EventClass::Financial),
+        "read-only" => Some(EventClass::ReadOnly),
+        "action" => Some(EventClass::Action),
+        "admin" => Some(EventClass::Admin),
+        _ => None,
+    }
+}
+
+/// Reads a row selected as `seq, at_ms, class, kind, event, prev, hash, pruned`.
+pub fn stored_row(r: &sqlx::any::AnyRow) -> Result<StoredRow, StoreError> {
+    let class: String = r.try_get(2)?;
+    Ok(StoredRow {
+        seq: u64::try_from(r.try_get::<i64, _>(0)?).unwrap_or(0),
+        at_ms: r.try_get(1)?,
+        class: parse_class(&class)
+            .ok_or_else(|| corrupt("trace event", format!("unknown class `{class}`")))?,
+        kind: r.try_get(3)?,
+        event: r.try_get(4)?,
+        prev: r.try_get(5)?,
+        hash: r.try_get(6)?,
+        pruned: r.try_get::<i64, _>(7)? != 0,
+    })
+}
+
 /// Rows per INSERT statement.
 const INSERT_CHUNK: usize = 256;
 
 /// Rows read per query when streaming a log.
 const PAGE: i64 = 1000;
 
-fn class_key(c: EventClass) -> &'static str {
+/// Columns of one inserted row.
+const COLUMNS: usize = 14;
+
+/// `INSERT INTO trace_events ... VALUES (...), ...` for `rows` rows.
+fn insert_sql(rows: usize) -> String {
+    let mut sql = String::with_capacity(200 + rows * COLUMNS * 6);
+    sql.push_str(
+        "INSERT INTO trace_events (tenant, seq, at_ms, class, kind, event, prev, hash, \
+         agent, tool, verdict, decision_id, request_id, packs) VALUES ",
+    );
+    for i in 0..rows {
+        sql.push_str(if i == 0 { "(" } else { ",(" });
+        for c in 0..COLUMNS {
+            if c > 0 {
+                sql.push(',');
+            }
+            sql.push('$');
+            sql.push_str(&(i * COLUMNS + c + 1).to_string());
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+/// The stored name of an event class.
+pub fn class_key(c: EventClass) -> &'static str {
     match c {
         EventClass::Financial => "financial",
         EventClass::ReadOnly => "read-only",
         EventClass::Action => "action",
         EventClass::Admin => "admin",
     }
+}
+
+/// Chains `events` after `chain` and inserts them (multi-row statements).
+pub(super) async fn write_events(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant: &str,
+    chain: &mut Chain,
+    events: &[NewEvent],
+) -> Result<Vec<Appended>, StoreError> {
+    let mut rows = Vec::with_capacity(events.len());
+    for e in events {
+        let (seq, prev, hash, text) = chain
+            .append_canonical(e.at_ms, e.class, &e.kind, &e.body)
+            .map_err(|err| corrupt("trace event", err))?;
+        rows.push((seq, text, Appended { seq, prev, hash }));
+    }
+    for (chunk, chunk_events) in rows.chunks(INSERT_CHUNK).zip(events.chunks(INSERT_CHUNK)) {
+        let sql = insert_sql(chunk.len());
+        let mut q = sqlx::query(&sql);
+        for ((seq, text, a), e) in chunk.iter().zip(chunk_events) {
+            let ix = &e.index;
+            q = q
+                .bind(tenant)
+                .bind(i64::try_from(*seq).unwrap_or(i64::MAX))
+                .bind(e.at_ms)
+                .bind(class_key(e.class))
+                .bind(e.kind.as_str())
+                .bind(text.as_str())
+                .bind(a.prev.as_str())
+                .bind(a.hash.as_str())
+                .bind(ix.agent.as_deref())
+                .bind(ix.tool.as_deref())
+                .bind(ix.verdict.as_deref())
+                .bind(ix.decision_id.as_deref())
+                .bind(ix.request_id.as_deref())
+                .bind(ix.packs_column());
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(rows.into_iter().map(|(_, _, a)| a).collect())
+}
+
+/// Moves the tenant's head row to the chain's head.
+pub(super) async fn save_head(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant: &str,
+    chain: &Chain,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE trace_heads SET seq = $1, head = $2 WHERE tenant = $3")
+        .bind(i64::try_from(chain.last_seq()).unwrap_or(i64::MAX))
+        .bind(hex::encode(chain.head()))
+        .bind(tenant)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 impl Store {
@@ -76,6 +266,20 @@ impl Store {
         events: &[NewEvent],
     ) -> Result<Vec<Appended>, StoreError> {
         let mut tx = self.pool.begin().await?;
+        let mut chain = self.lock_head(&mut tx, tenant).await?;
+        let appended = write_events(&mut tx, tenant, &mut chain, events).await?;
+        save_head(&mut tx, tenant, &chain).await?;
+        tx.commit().await?;
+        Ok(appended)
+    }
+
+    /// Takes the tenant's head-row lock for the rest of the transaction and
+    /// returns the chain as it stands.
+    pub(super) async fn lock_head(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        tenant: &str,
+    ) -> Result<Chain, StoreError> {
         // A write first: on SQLite it takes the database's write lock before
         // anything is read, so the read below cannot go stale.
         sqlx::query(
@@ -84,67 +288,52 @@ impl Store {
         )
         .bind(tenant)
         .bind(hex::encode(genesis(tenant)))
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         let lock = match self.backend {
             Backend::Postgres => "SELECT seq, head FROM trace_heads WHERE tenant = $1 FOR UPDATE",
             Backend::Sqlite => "SELECT seq, head FROM trace_heads WHERE tenant = $1",
         };
-        let row = sqlx::query(lock).bind(tenant).fetch_one(&mut *tx).await?;
+        let row = sqlx::query(lock).bind(tenant).fetch_one(&mut **tx).await?;
         let seq: i64 = row.try_get(0)?;
         let head: String = row.try_get(1)?;
         let head = parse_hash(&head).map_err(|e| corrupt("trace head", e))?;
-        let mut chain = Chain::resume(tenant, u64::try_from(seq).unwrap_or(0), head);
-        let mut rows = Vec::with_capacity(events.len());
-        for e in events {
-            let (seq, prev, hash, text) = chain
-                .append_canonical(e.at_ms, e.class, &e.kind, &e.body)
-                .map_err(|err| corrupt("trace event", err))?;
-            rows.push((seq, text, Appended { seq, prev, hash }));
-        }
-        for (chunk, chunk_events) in rows.chunks(INSERT_CHUNK).zip(events.chunks(INSERT_CHUNK)) {
-            let mut sql = String::from(
-                "INSERT INTO trace_events (tenant, seq, at_ms, class, kind, event, prev, hash) VALUES ",
-            );
-            for i in 0..chunk.len() {
-                let b = i * 8;
-                if i > 0 {
-                    sql.push(',');
-                }
-                sql.push_str(&format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6,
-                    b + 7,
-                    b + 8
-                ));
-            }
-            let mut q = sqlx::query(&sql);
-            for ((seq, text, a), e) in chunk.iter().zip(chunk_events) {
-                q = q
-                    .bind(tenant)
-                    .bind(i64::try_from(*seq).unwrap_or(i64::MAX))
-                    .bind(e.at_ms)
-                    .bind(class_key(e.class))
-                    .bind(e.kind.as_str())
-                    .bind(text.as_str())
-                    .bind(a.prev.as_str())
-                    .bind(a.hash.as_str());
-            }
-            q.execute(&mut *tx).await?;
-        }
-        sqlx::query("UPDATE trace_heads SET seq = $1, head = $2 WHERE tenant = $3")
-            .bind(i64::try_from(chain.last_seq()).unwrap_or(i64::MAX))
-            .bind(hex::encode(chain.head()))
+        Ok(Chain::resume(tenant, u64::try_from(seq).unwrap_or(0), head))
+    }
+
+    /// Stores an effective configuration by digest; `true` if it was new for the tenant.
+    pub async fn trace_config_put(
+        &self,
+        tenant: &str,
+        digest: &str,
+        config: &str,
+    ) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "INSERT INTO trace_configs (tenant, digest, config, at_ms) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (tenant, digest) DO NOTHING",
+        )
+        .bind(tenant)
+        .bind(digest)
+        .bind(config)
+        .bind(super::now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// An effective configuration (JSON) by digest.
+    pub async fn trace_config(
+        &self,
+        tenant: &str,
+        digest: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let r = sqlx::query("SELECT config FROM trace_configs WHERE tenant = $1 AND digest = $2")
             .bind(tenant)
-            .execute(&mut *tx)
+            .bind(digest)
+            .fetch_optional(&self.pool)
             .await?;
-        tx.commit().await?;
-        Ok(rows.into_iter().map(|(_, _, a)| a).collect())
+        r.map(|r| r.try_get(0).map_err(StoreError::from))
+            .transpose()
     }
 
     /// The tenant's last sequence number and head hash (hex), if it has a log.
@@ -162,56 +351,65 @@ impl Store {
         .transpose()
     }
 
-    /// Up to `limit` stored rows after `after_seq`: (seq, canonical event, prev, hash).
+    /// Up to `limit` stored rows after `after_seq`, in sequence order.
     pub async fn trace_rows(
         &self,
         tenant: &str,
         after_seq: u64,
         limit: i64,
-    ) -> Result<Vec<(u64, String, String, String)>, StoreError> {
+    ) -> Result<Vec<StoredRow>, StoreError> {
         let rows = sqlx::query(
-            "SELECT seq, event, prev, hash FROM trace_events WHERE tenant = $1 AND seq > $2 \
-             ORDER BY seq LIMIT $3",
+            "SELECT seq, at_ms, class, kind, event, prev, hash, pruned FROM trace_events \
+             WHERE tenant = $1 AND seq > $2 ORDER BY seq LIMIT $3",
         )
         .bind(tenant)
         .bind(i64::try_from(after_seq).unwrap_or(i64::MAX))
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    u64::try_from(r.try_get::<i64, _>(0)?).unwrap_or(0),
-                    r.try_get(1)?,
-                    r.try_get(2)?,
-                    r.try_get(3)?,
-                ))
-            })
-            .collect()
+        rows.iter().map(stored_row).collect()
     }
 
     /// Verifies the tenant's stored chain page by page, and that it reaches
     /// the stored head.
     pub async fn trace_verify(&self, tenant: &str) -> Result<Report, StoreError> {
+        self.trace_verify_against(tenant, &[], None).await
+    }
+
+    /// [`Store::trace_verify`], also holding the log to signed checkpoints
+    /// (the latest stored one, or an anchor file's), all signed by `key`.
+    pub async fn trace_verify_against(
+        &self,
+        tenant: &str,
+        checkpoints: &[SignedCheckpoint],
+        key: Option<&VerifyingKey>,
+    ) -> Result<Report, StoreError> {
         let mut v = Verifier::new(tenant);
+        for cp in checkpoints {
+            let held = match key {
+                Some(k) => v.expect(cp, k),
+                None => Err(Fault::BadSignature),
+            };
+            if let Err(f) = held {
+                return Ok(v.finish(Some(f)));
+            }
+        }
         let mut after = 0;
         loop {
             let rows = self.trace_rows(tenant, after, PAGE).await?;
             if rows.is_empty() {
                 break;
             }
-            for (seq, event, prev, hash) in &rows {
-                let fault = match event_head(event) {
-                    Ok((t, s)) => v.push_parts(&t, s, prev, hash, event.as_bytes()).err(),
-                    Err(message) => Some(Fault::Malformed {
-                        line: *seq,
-                        message,
-                    }),
+            for r in &rows {
+                let pushed = if r.pruned {
+                    v.push_tombstone(&r.prev, &r.hash, &r.tombstone(tenant))
+                } else {
+                    v.push_event(&r.prev, &r.hash, &r.event)
                 };
-                if let Some(f) = fault {
+                if let Err(f) = pushed {
                     return Ok(v.finish(Some(f)));
                 }
-                after = *seq;
+                after = r.seq;
             }
         }
         let report = v.finish(None);

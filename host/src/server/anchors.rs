@@ -1,0 +1,139 @@
+//! Anchoring: signed checkpoints published outside the database (an
+//! append-only file, an HTTP webhook), so a verifier can hold the database
+//! to heads it cannot rewrite. Publishing is best effort per sink: a failed
+//! sink is reported and the next checkpoint is published again.
+
+use super::trace_settings::Anchor;
+use crate::trace::SignedCheckpoint;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+/// How long a webhook may take.
+pub const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why a sink did not take a checkpoint.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AnchorError {
+    /// The anchor file could not be written.
+    #[error("cannot append to anchor file `{path}`: {source}")]
+    File {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The webhook failed or answered with an error.
+    #[error("webhook `{url}` failed: {message}")]
+    Webhook {
+        /// The URL.
+        url: String,
+        /// What happened.
+        message: String,
+    },
+}
+
+/// Publishes `cp` to every sink; returns the failures.
+pub async fn publish(
+    anchor_dir: &Path,
+    anchors: &[Anchor],
+    cp: &SignedCheckpoint,
+) -> Vec<AnchorError> {
+    let line = match serde_json::to_string(cp) {
+        Ok(l) => l,
+        Err(e) => {
+            return vec![AnchorError::Webhook {
+                url: String::new(),
+                message: e.to_string(),
+            }];
+        }
+    };
+    let mut errors = Vec::new();
+    for a in anchors {
+        let r = match a {
+            Anchor::File { path } => append_line(&anchor_dir.join(path), &line).await,
+            Anchor::Webhook { url } => post(url, &line).await,
+        };
+        if let Err(e) = r {
+            errors.push(e);
+        }
+    }
+    errors
+}
+
+async fn append_line(path: &Path, line: &str) -> Result<(), AnchorError> {
+    let p = path.to_owned();
+    let text = format!("{line}\n");
+    let err = |source| AnchorError::File {
+        path: path.display().to_string(),
+        source,
+    };
+    tokio::task::spawn_blocking(move || {
+        if let Some(dir) = p.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&p)?;
+        // One write of the whole line: O_APPEND keeps concurrent writers' lines whole.
+        f.write_all(text.as_bytes())?;
+        f.sync_data()
+    })
+    .await
+    .map_err(|e| err(std::io::Error::other(e)))?
+    .map_err(err)
+}
+
+async fn post(url: &str, body: &str) -> Result<(), AnchorError> {
+    let fail = |message: String| AnchorError::Webhook {
+        url: url.to_owned(),
+        message,
+    };
+    let uri: hyper::Uri = url.parse().map_err(|e| fail(format!("bad url: {e}")))?;
+    let host = uri
+        .host()
+        .ok_or_else(|| fail("no host".to_owned()))?
+        .to_owned();
+    let port = uri.port_u16().unwrap_or(80);
+    let path = uri
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "/".to_owned());
+    let req = hyper::Request::post(path)
+        .header(
+            hyper::header::HOST,
+            uri.authority().map(|a| a.as_str()).unwrap_or(&host),
+        )
+        .header(hyper::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .map_err(|e| fail(e.to_string()))?;
+    let call = async {
+        let stream = tokio::net::TcpStream::connect((host.as_str(), port))
+            .await
+            .map_err(|e| fail(format!("connect: {e}")))?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .map_err(|e| fail(format!("handshake: {e}")))?;
+        tokio::spawn(conn);
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        let status = resp.status();
+        // Drain the answer so the connection closes cleanly.
+        let _ = resp.into_body().collect().await;
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(fail(format!("answered {status}")))
+        }
+    };
+    tokio::time::timeout(WEBHOOK_TIMEOUT, call)
+        .await
+        .map_err(|_| fail(format!("no answer within {WEBHOOK_TIMEOUT:?}")))?
+}

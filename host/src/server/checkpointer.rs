@@ -1,0 +1,124 @@
+//! Checkpoints: the tenant's Ed25519 key signs {tenant, sequence, head,
+//! time} on demand and on a schedule (every N events or T ms, per tenant),
+//! and each new checkpoint is published to the tenant's anchors. Servers
+//! sharing a database may race to checkpoint the same head: one row wins
+//! and only its maker publishes it.
+
+use super::anchors;
+use super::api::tenants::TenantSettings;
+use super::events::FLEET_LOG;
+use super::problem::{ApiError, Kind};
+use super::state::AppState;
+use super::store::{LogStatus, now_ms};
+use crate::trace::{Checkpoint, SignedCheckpoint, parse_hash};
+use std::time::Duration;
+
+/// How often the schedule is checked.
+pub const TICK: Duration = Duration::from_millis(500);
+
+/// Signs the tenant's current head, unless the latest checkpoint already
+/// covers it; returns the checkpoint that covers the head.
+pub async fn checkpoint_now(st: &AppState, tenant: &str) -> Result<SignedCheckpoint, ApiError> {
+    let row = st.tenant_row(tenant).await?;
+    let Some((seq, head)) = st.store().trace_head(tenant).await? else {
+        return Err(ApiError::new(
+            Kind::NotFound,
+            format!("tenant `{tenant}` has no trace events to checkpoint yet"),
+        ));
+    };
+    if let Some(latest) = st.store().trace_checkpoint_latest(tenant).await?
+        && latest.checkpoint.seq >= seq
+    {
+        return Ok(latest);
+    }
+    let key = super::keys::tenant_signing_key(st.master_key(), tenant, &row.secret_key)
+        .map_err(ApiError::internal)?;
+    let head = parse_hash(&head).map_err(ApiError::internal)?;
+    let cp = Checkpoint::new(tenant, seq, &head, now_ms())
+        .sign(&key)
+        .map_err(ApiError::internal)?;
+    if st.store().trace_checkpoint_put(&cp).await? {
+        let settings: TenantSettings = serde_json::from_str(&row.settings)
+            .map_err(|e| ApiError::internal(format!("stored settings are corrupt: {e}")))?;
+        let anchors = settings.trace_or_default().anchors;
+        if !anchors.is_empty() {
+            for e in anchors::publish(st.anchor_dir(), &anchors, &cp).await {
+                eprintln!("warden: checkpoint {seq} of `{tenant}` not anchored: {e}");
+            }
+        }
+        Ok(cp)
+    } else {
+        // Another server signed this head first; serve its checkpoint.
+        Ok(st
+            .store()
+            .trace_checkpoint_latest(tenant)
+            .await?
+            .unwrap_or(cp))
+    }
+}
+
+/// Whether a log is due for a checkpoint under its tenant's settings.
+pub fn due(s: &LogStatus, every_events: u64, every_ms: u64, now: i64) -> bool {
+    let by_count = every_events > 0 && s.seq.saturating_sub(s.checkpoint_seq) >= every_events;
+    let elapsed = u64::try_from(now.saturating_sub(s.checkpoint_ms)).unwrap_or(0);
+    let by_time = every_ms > 0 && elapsed >= every_ms;
+    s.seq > s.checkpoint_seq && (by_count || by_time)
+}
+
+/// One pass of the schedule: checkpoints every tenant log that is due.
+pub async fn run_once(st: &AppState) -> Result<usize, ApiError> {
+    let now = now_ms();
+    let mut made = 0;
+    for s in st.store().trace_logs_behind().await? {
+        // The fleet log has no tenant key; it is verified by chain alone.
+        if s.tenant == FLEET_LOG {
+            continue;
+        }
+        let Some(row) = st.store().tenant(&s.tenant).await? else {
+            continue;
+        };
+        let settings: TenantSettings = serde_json::from_str(&row.settings).unwrap_or_default();
+        let t = settings.trace_or_default();
+        if due(&s, t.checkpoint_every_events, t.checkpoint_every_ms, now) {
+            checkpoint_now(st, &s.tenant).await?;
+            made += 1;
+        }
+    }
+    Ok(made)
+}
+
+/// Runs the schedule until the task is dropped.
+pub async fn run(st: AppState, tick: Duration) {
+    let mut t = tokio::time::interval(tick);
+    t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        t.tick().await;
+        if let Err(e) = run_once(&st).await {
+            eprintln!("warden: checkpoint schedule: {e}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(seq: u64, cp: u64, cp_ms: i64) -> LogStatus {
+        LogStatus {
+            tenant: "t".into(),
+            seq,
+            checkpoint_seq: cp,
+            checkpoint_ms: cp_ms,
+        }
+    }
+
+    #[test]
+    fn due_by_count_or_time_and_only_when_the_log_moved() {
+        assert!(due(&status(1000, 0, 10_000), 1000, 0, 10_001));
+        assert!(!due(&status(999, 0, 10_000), 1000, 0, 10_001));
+        assert!(due(&status(5, 4, 0), 1000, 60_000, 60_000));
+        assert!(!due(&status(5, 4, 1), 1000, 60_000, 60_000));
+        assert!(!due(&status(4, 4, 0), 1, 1, 1_000_000));
+        assert!(!due(&status(4, 0, 0), 0, 0, 1_000_000));
+    }
+}

@@ -1,0 +1,351 @@
+//! A tenant's trace settings: retention per event class, checkpoint cadence,
+//! masking rules and anchoring sinks (part of the tenant settings document),
+//! and masking itself: fields redacted or keyed-hashed before an event is
+//! stored, so the chain covers only what is kept.
+
+use crate::Request;
+use crate::trace::{EventClass, canonical};
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::borrow::Cow;
+use utoipa::ToSchema;
+
+/// How long events are kept, per event class, in days. A class without a
+/// period is kept forever.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Retention {
+    /// Decisions on financial actions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub financial_days: Option<u32>,
+    /// Decisions on read-only actions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_only_days: Option<u32>,
+    /// Decisions on other actions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action_days: Option<u32>,
+    /// Configuration events (packs, compositions, tenants, pruning).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_days: Option<u32>,
+}
+
+impl Retention {
+    /// The period of `class`, in days.
+    pub fn days(&self, class: EventClass) -> Option<u32> {
+        match class {
+            EventClass::Financial => self.financial_days,
+            EventClass::ReadOnly => self.read_only_days,
+            EventClass::Action => self.action_days,
+            EventClass::Admin => self.admin_days,
+        }
+    }
+
+    /// `class=days,...` for the classes that have a period: names the policy
+    /// in pruning events and reports.
+    pub fn describe(&self) -> String {
+        let parts: Vec<String> = [
+            EventClass::Financial,
+            EventClass::ReadOnly,
+            EventClass::Action,
+            EventClass::Admin,
+        ]
+        .into_iter()
+        .filter_map(|c| {
+            self.days(c)
+                .map(|d| format!("{}={d}d", super::store::class_key(c)))
+        })
+        .collect();
+        parts.join(",")
+    }
+}
+
+/// What masking does to a field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum MaskAction {
+    /// Replace the value with `"[redacted]"`.
+    Redact,
+    /// Replace the value with `"hmac-sha256:<hex>"`, keyed per tenant: equal
+    /// values stay comparable within the tenant, and cannot be guessed back
+    /// without the tenant's key.
+    Hash,
+}
+
+/// One masking rule: a JSON pointer into the request's `args` or `context`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MaskRule {
+    /// RFC 6901 pointer starting with `/args/` or `/context/`, e.g. `/args/card_number`.
+    pub pointer: String,
+    /// Redact or hash.
+    pub action: MaskAction,
+}
+
+/// Where checkpoints are published besides the database.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Anchor {
+    /// Appends each signed checkpoint as one JSON line to a file under the
+    /// server's anchor directory (`--anchor-dir`).
+    File {
+        /// File name, relative to the anchor directory (no `..`, not absolute).
+        path: String,
+    },
+    /// POSTs each signed checkpoint as JSON to a URL.
+    Webhook {
+        /// `http://` URL.
+        url: String,
+    },
+}
+
+fn default_every_events() -> u64 {
+    1000
+}
+
+fn default_every_ms() -> u64 {
+    60_000
+}
+
+/// A tenant's trace settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TraceSettings {
+    /// Make a signed checkpoint once this many events follow the last one (0: never by count).
+    #[serde(default = "default_every_events")]
+    pub checkpoint_every_events: u64,
+    /// Make a signed checkpoint when the log moved and this many ms passed (0: never by time).
+    #[serde(default = "default_every_ms")]
+    pub checkpoint_every_ms: u64,
+    /// Fields masked before decision events are stored.
+    #[serde(default)]
+    pub masking: Vec<MaskRule>,
+    /// Where checkpoints are also published.
+    #[serde(default)]
+    pub anchors: Vec<Anchor>,
+}
+
+impl Default for TraceSettings {
+    fn default() -> Self {
+        TraceSettings {
+            checkpoint_every_events: default_every_events(),
+            checkpoint_every_ms: default_every_ms(),
+            masking: Vec::new(),
+            anchors: Vec::new(),
+        }
+    }
+}
+
+impl TraceSettings {
+    /// Checks pointers and sinks; the message names the offending field.
+    pub fn validate(&self) -> Result<(), String> {
+        for (i, r) in self.masking.iter().enumerate() {
+            let ok_root = ["/args/", "/context/"]
+                .iter()
+                .any(|root| r.pointer.starts_with(root) && r.pointer.len() > root.len());
+            if !ok_root {
+                return Err(format!(
+                    "settings.trace.masking[{i}].pointer `{}` must start with `/args/` or `/context/`",
+                    r.pointer
+                ));
+            }
+            if bad_escape(&r.pointer) {
+                return Err(format!(
+                    "settings.trace.masking[{i}].pointer `{}` has a `~` not followed by 0 or 1",
+                    r.pointer
+                ));
+            }
+        }
+        for (i, a) in self.anchors.iter().enumerate() {
+            match a {
+                Anchor::File { path } => {
+                    let p = std::path::Path::new(path);
+                    let escapes = p
+                        .components()
+                        .any(|c| !matches!(c, std::path::Component::Normal(_)));
+                    if path.is_empty() || escapes {
+                        return Err(format!(
+                            "settings.trace.anchors[{i}].path `{path}` must be a relative path inside the anchor directory"
+                        ));
+                    }
+                }
+                Anchor::Webhook { url } => {
+                    if !url.starts_with("http://") || url.len() <= "http://".len() {
+                        return Err(format!(
+                            "settings.trace.anchors[{i}].url `{url}` must be an http:// URL"
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn bad_escape(pointer: &str) -> bool {
+    let b = pointer.as_bytes();
+    b.iter()
+        .enumerate()
+        .any(|(i, c)| *c == b'~' && !matches!(b.get(i + 1), Some(b'0' | b'1')))
+}
+
+/// Applies a tenant's masking rules to requests.
+#[derive(Clone)]
+pub struct Masker {
+    rules: Vec<MaskRule>,
+    key: [u8; 32],
+}
+
+impl std::fmt::Debug for Masker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Masker")
+            .field("rules", &self.rules)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a redacted field holds.
+pub const REDACTED: &str = "[redacted]";
+
+impl Masker {
+    /// A masker; `secret` (the tenant's secret key) keys the hashes, through
+    /// a domain-separated derivation so the signing key itself is never used as a MAC key.
+    pub fn new(rules: Vec<MaskRule>, secret: &[u8]) -> Masker {
+        let mut h = Sha256::new();
+        h.update(b"warden-mask-v1\0");
+        h.update(secret);
+        Masker {
+            rules,
+            key: h.finalize().into(),
+        }
+    }
+
+    /// Whether there is nothing to mask.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// The request as it is stored: borrowed when no rule applies.
+    pub fn apply<'a>(&self, req: &'a Request) -> Cow<'a, Request> {
+        if self.rules.is_empty() {
+            return Cow::Borrowed(req);
+        }
+        let mut masked = req.clone();
+        for r in &self.rules {
+            let (root, rest) = match r.pointer.strip_prefix("/args") {
+                Some(rest) => (&mut masked.action.args, rest),
+                None => match r.pointer.strip_prefix("/context") {
+                    Some(rest) => (&mut masked.context, rest),
+                    None => continue,
+                },
+            };
+            if let Some(v) = root.pointer_mut(rest) {
+                *v = match r.action {
+                    MaskAction::Redact => Value::String(REDACTED.to_owned()),
+                    MaskAction::Hash => Value::String(self.hash(v)),
+                };
+            }
+        }
+        Cow::Owned(masked)
+    }
+
+    fn hash(&self, v: &Value) -> String {
+        let bytes = canonical("masked value", v).unwrap_or_default();
+        // A 32-byte key is always accepted by HMAC-SHA256.
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.key) else {
+            return REDACTED.to_owned();
+        };
+        mac.update(&bytes);
+        format!("hmac-sha256:{}", hex::encode(mac.finalize().into_bytes()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req() -> Request {
+        serde_json::from_value(serde_json::json!({
+            "id": "r1", "tenant": "acme",
+            "principal": {"agent": "bot"},
+            "action": {"tool": "pay", "safety_class": "financial",
+                       "args": {"card": "4111 1111", "memo": "rent", "nested": {"ssn": "123"}}},
+            "context": {"email": "a@b.c"}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn redacts_and_hashes_only_the_named_fields() {
+        let m = Masker::new(
+            vec![
+                MaskRule {
+                    pointer: "/args/card".into(),
+                    action: MaskAction::Redact,
+                },
+                MaskRule {
+                    pointer: "/args/nested/ssn".into(),
+                    action: MaskAction::Hash,
+                },
+                MaskRule {
+                    pointer: "/context/email".into(),
+                    action: MaskAction::Hash,
+                },
+                MaskRule {
+                    pointer: "/args/absent".into(),
+                    action: MaskAction::Redact,
+                },
+            ],
+            b"k1",
+        );
+        let r = req();
+        let out = m.apply(&r);
+        assert_eq!(out.action.args["card"], REDACTED);
+        assert_eq!(out.action.args["memo"], "rent");
+        let ssn = out.action.args["nested"]["ssn"].as_str().unwrap();
+        assert!(ssn.starts_with("hmac-sha256:") && !ssn.contains("123"));
+        assert_ne!(out.context["email"], "a@b.c");
+        assert!(out.action.args.get("absent").is_none());
+        // Keyed: the same value hashes the same under one key, differently under another.
+        assert_eq!(m.apply(&r).action.args["nested"]["ssn"], ssn);
+        let other = Masker::new(m.rules.clone(), b"k2");
+        assert_ne!(other.apply(&r).action.args["nested"]["ssn"], ssn);
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let mut s = TraceSettings::default();
+        s.masking.push(MaskRule {
+            pointer: "/principal/agent".into(),
+            action: MaskAction::Redact,
+        });
+        assert!(s.validate().unwrap_err().contains("masking[0].pointer"));
+        s.masking[0].pointer = "/args/a~2b".into();
+        assert!(s.validate().unwrap_err().contains("`~`"));
+        s.masking[0].pointer = "/args/a~1b".into();
+        s.anchors.push(Anchor::File {
+            path: "../etc/passwd".into(),
+        });
+        assert!(s.validate().unwrap_err().contains("anchors[0].path"));
+        s.anchors[0] = Anchor::Webhook {
+            url: "ftp://x".into(),
+        };
+        assert!(s.validate().unwrap_err().contains("anchors[0].url"));
+        s.anchors[0] = Anchor::Webhook {
+            url: "http://127.0.0.1:9/hook".into(),
+        };
+        assert_eq!(s.validate(), Ok(()));
+    }
+
+    #[test]
+    fn retention_describes_its_policy() {
+        let r = Retention {
+            financial_days: Some(2555),
+            read_only_days: Some(90),
+            ..Retention::default()
+        };
+        assert_eq!(r.describe(), "financial=2555d,read-only=90d");
+        assert_eq!(r.days(EventClass::Admin), None);
+    }
+}
