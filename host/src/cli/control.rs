@@ -322,9 +322,10 @@ pub(crate) fn diff(
 pub(crate) enum TraceCommand {
     /// Verify a tenant's trace log: an NDJSON export (`--file`, offline) or
     /// the control plane's database (`--data-dir` / `--database-url`). Checks
-    /// every link of the hash chain and, with a checkpoint, that the log
-    /// reaches its signed head. Prints a JSON report; exit 0 only when
-    /// everything verifies, 1 when it does not.
+    /// every link of the hash chain, that pruning accounts for every removed
+    /// event and, with a checkpoint or an anchor file, that the log matches
+    /// each signed head and reaches the last. Prints a JSON report; exit 0
+    /// only when everything verifies, 1 when it does not.
     Verify {
         /// The export (one record per line); `-` reads standard input. Without
         /// it, the database is verified.
@@ -342,59 +343,151 @@ pub(crate) enum TraceCommand {
         /// A signed checkpoint (JSON) to hold the log to.
         #[arg(long, requires = "public_key")]
         checkpoint: Option<PathBuf>,
-        /// The tenant's Ed25519 public key (PEM) that signed the checkpoint.
-        #[arg(long, requires = "checkpoint")]
+        /// The tenant's Ed25519 public key (PEM) that signed the checkpoint(s).
+        #[arg(long)]
         public_key: Option<PathBuf>,
+        /// An anchor file (one signed checkpoint per line, as `file` anchors
+        /// write it): the log must match every checkpoint in it and reach the last.
+        #[arg(long, requires = "public_key")]
+        anchors: Option<PathBuf>,
+    },
+    /// Print the tenant's latest signed checkpoint (JSON) from the database,
+    /// to hold an export to with `trace verify --checkpoint`.
+    Checkpoint {
+        /// The data directory of an embedded (SQLite) server.
+        #[arg(long, env = "WARDEN_DATA_DIR", default_value = "warden-data")]
+        data_dir: PathBuf,
+        /// The server's database.
+        #[arg(long, env = "WARDEN_DATABASE_URL")]
+        database_url: Option<String>,
+        /// The tenant whose log it is.
+        #[arg(long)]
+        tenant: String,
     },
 }
 
 pub(crate) fn trace(cmd: TraceCommand, out: &mut dyn Write) -> Result<u8> {
-    let TraceCommand::Verify {
-        file,
-        data_dir,
-        database_url,
-        tenant,
-        checkpoint,
-        public_key,
-    } = cmd;
-    let Some(file) = file else {
-        if checkpoint.is_some() {
-            return Err("`--checkpoint` applies to `--file` exports".to_owned());
-        }
-        let refs = StoreRef {
+    match cmd {
+        TraceCommand::Verify {
+            file,
             data_dir,
             database_url,
-        };
-        let report = current_thread_runtime()?.block_on(async {
-            let store = refs.open().await?;
-            let r = store.trace_verify(&tenant).await.map_err(|e| e.to_string());
-            store.close().await;
-            r
-        })?;
-        emit(out, &format!("{}\n", pretty(&report)))?;
-        return Ok(if report.ok() { 0 } else { 1 });
-    };
+            tenant,
+            checkpoint,
+            public_key,
+            anchors,
+        } => verify(
+            file,
+            StoreRef {
+                data_dir,
+                database_url,
+            },
+            &tenant,
+            checkpoint,
+            public_key,
+            anchors,
+            out,
+        ),
+        TraceCommand::Checkpoint {
+            data_dir,
+            database_url,
+            tenant,
+        } => {
+            let refs = StoreRef {
+                data_dir,
+                database_url,
+            };
+            let cp = current_thread_runtime()?.block_on(async {
+                let store = refs.open().await?;
+                let r = store
+                    .trace_checkpoint_latest(&tenant)
+                    .await
+                    .map_err(|e| e.to_string());
+                store.close().await;
+                r
+            })?;
+            let cp = cp.ok_or_else(|| format!("tenant `{tenant}` has no checkpoint yet"))?;
+            emit(out, &format!("{}\n", pretty(&cp)))?;
+            Ok(0)
+        }
+    }
+}
+
+/// Reads every signed checkpoint of an anchor file (one JSON per line).
+fn read_anchors(path: &Path) -> Result<Vec<crate::trace::SignedCheckpoint>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|e| {
+                format!(
+                    "`{}` line {}: not a signed checkpoint: {e}",
+                    path.display(),
+                    i + 1
+                )
+            })
+        })
+        .collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn verify(
+    file: Option<PathBuf>,
+    refs: StoreRef,
+    tenant: &str,
+    checkpoint: Option<PathBuf>,
+    public_key: Option<PathBuf>,
+    anchors: Option<PathBuf>,
+    out: &mut dyn Write,
+) -> Result<u8> {
     let read = |p: &Path| {
         std::fs::read_to_string(p).map_err(|e| format!("cannot read `{}`: {e}", p.display()))
     };
-    let held = match (checkpoint, public_key) {
-        (Some(cp), Some(key)) => {
-            let cp_text = read(&cp)?;
-            let signed: crate::trace::SignedCheckpoint = serde_json::from_str(&cp_text)
-                .map_err(|e| format!("bad checkpoint `{}`: {e}", cp.display()))?;
-            let vk = keys::parse_verifying_key(&key.display().to_string(), &read(&key)?)
-                .map_err(|e| e.to_string())?;
-            Some((signed, vk))
+    let mut held = Vec::new();
+    if let Some(cp) = &checkpoint {
+        held.push(
+            serde_json::from_str::<crate::trace::SignedCheckpoint>(&read(cp)?)
+                .map_err(|e| format!("bad checkpoint `{}`: {e}", cp.display()))?,
+        );
+    }
+    if let Some(a) = &anchors {
+        held.extend(read_anchors(a)?);
+    }
+    let key = match &public_key {
+        Some(k) => Some(
+            keys::parse_verifying_key(&k.display().to_string(), &read(k)?)
+                .map_err(|e| e.to_string())?,
+        ),
+        None if !held.is_empty() => {
+            return Err("`--checkpoint` and `--anchors` need `--public-key`".to_owned());
         }
-        _ => None,
+        None => None,
     };
-    let held_ref = held.as_ref().map(|(c, k)| (c, k));
-    let report = if file.as_os_str() == "-" {
-        crate::trace::verify_ndjson(std::io::stdin().lock(), &tenant, held_ref)
-    } else {
-        let f = std::fs::File::open(&file)
-            .map_err(|e| format!("cannot read `{}`: {e}", file.display()))?;
-        crate::trace::verify_ndjson(std::io::BufReader::new(f), &tenant, held_ref)
+    let report = match file {
+        None => current_thread_runtime()?.block_on(async {
+            let store = refs.open().await?;
+            let r = store
+                .trace_verify_against(tenant, &held, key.as_ref())
+                .await
+                .map_err(|e| e.to_string());
+            store.close().await;
+            r
+        })?,
+        Some(f) if f.as_os_str() == "-" => {
+            crate::trace::verify_ndjson_held(std::io::stdin().lock(), tenant, &held, key.as_ref())
+        }
+        Some(f) => {
+            let r = std::fs::File::open(&f)
+                .map_err(|e| format!("cannot read `{}`: {e}", f.display()))?;
+            crate::trace::verify_ndjson_held(
+                std::io::BufReader::new(r),
+                tenant,
+                &held,
+                key.as_ref(),
+            )
+        }
     };
     emit(out, &format!("{}\n", pretty(&report)))?;
     Ok(if report.ok() { 0 } else { 1 })
