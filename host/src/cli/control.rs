@@ -236,7 +236,7 @@ pub(crate) struct StoreRef {
 impl StoreRef {
     /// Opens the server's database: `--database-url`, else the SQLite file
     /// in `--data-dir` (never created here).
-    async fn open(&self) -> Result<Store> {
+    pub(super) async fn open(&self) -> Result<Store> {
         match &self.database_url {
             Some(url) => Store::connect(url).await,
             None => {
@@ -254,7 +254,7 @@ impl StoreRef {
 }
 
 /// A single-threaded runtime for commands that read the database.
-fn current_thread_runtime() -> Result<tokio::runtime::Runtime> {
+pub(super) fn current_thread_runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -346,17 +346,27 @@ pub(crate) enum TraceCommand {
         #[arg(long, requires = "checkpoint")]
         public_key: Option<PathBuf>,
     },
+    /// Write a tenant's log (or a stretch of it) as NDJSON export lines, read
+    /// from the database; an export from sequence 1 verifies with `--file`.
+    Export(Box<super::trace_export::ExportArgs>),
+    /// Print the events that match filters (agent, tool, verdict, pack, ids,
+    /// kind, class, time), one JSON object per line, read from the database.
+    Query(Box<super::trace_export::QueryArgs>),
 }
 
 pub(crate) fn trace(cmd: TraceCommand, out: &mut dyn Write) -> Result<u8> {
-    let TraceCommand::Verify {
-        file,
-        data_dir,
-        database_url,
-        tenant,
-        checkpoint,
-        public_key,
-    } = cmd;
+    let (file, data_dir, database_url, tenant, checkpoint, public_key) = match cmd {
+        TraceCommand::Verify {
+            file,
+            data_dir,
+            database_url,
+            tenant,
+            checkpoint,
+            public_key,
+        } => (file, data_dir, database_url, tenant, checkpoint, public_key),
+        TraceCommand::Export(args) => return super::trace_export::export(*args, out),
+        TraceCommand::Query(args) => return super::trace_export::query(*args, out),
+    };
     let Some(file) = file else {
         if checkpoint.is_some() {
             return Err("`--checkpoint` applies to `--file` exports".to_owned());

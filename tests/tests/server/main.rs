@@ -13,4 +13,5 @@ mod harness;
 mod openapi;
 mod rollouts;
 mod tenants;
+mod trace_query;
 mod trace_store;
