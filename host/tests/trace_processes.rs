@@ -103,7 +103,11 @@ fn two_servers_and_many_writers_keep_one_chain_per_tenant() {
         for w in 0..12usize {
             let (a, b, k) = (&a, &b, &k);
             handles.push(s.spawn(move || {
-                let tenant = if w < 8 { "acme" } else { tenants[1 + (w - 8) % 3] };
+                let tenant = if w < 8 {
+                    "acme"
+                } else {
+                    tenants[1 + (w - 8) % 3]
+                };
                 let rt = token(k, tenant, &[Role::Runtime]);
                 let mut acked = Vec::new();
                 for i in 0..40 {

@@ -393,3 +393,148 @@ fn trace_verify_offline_reports_the_first_bad_event() {
     assert_eq!(report["fault"]["fault"], "truncated");
     assert_eq!(report["fault"]["last"], 15);
 }
+
+/// A control plane's SQLite database with `n` events in tenant `acme`'s log
+/// (every third by agent `a1`) and two in `beta`'s.
+fn trace_db(dir: &Path, n: u64) {
+    use warden_host::server::store::{EventIndex, NewEvent, Store};
+    use warden_host::trace::EventClass;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = Store::open_sqlite(dir).await.unwrap();
+        let ev = |i: u64| {
+            NewEvent::new(
+                1_700_000_000_000 + i as i64,
+                EventClass::Financial,
+                "decision",
+                &json!({"n": i}),
+            )
+            .unwrap()
+            .with_index(EventIndex {
+                agent: Some(if i.is_multiple_of(3) { "a1" } else { "a2" }.to_owned()),
+                verdict: Some("allow".to_owned()),
+                packs: vec!["treasury@1.0.0".to_owned()],
+                ..EventIndex::default()
+            })
+        };
+        let events: Vec<NewEvent> = (1..=n).map(ev).collect();
+        store.trace_append("acme", &events).await.unwrap();
+        store.trace_append("beta", &[ev(1), ev(2)]).await.unwrap();
+        store.close().await;
+    });
+}
+
+#[test]
+fn trace_export_from_the_database_verifies_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    trace_db(&data, 2500);
+    let data = data.to_str().unwrap();
+    let file = dir.path().join("acme.ndjson");
+    let (code, out, err) = warden(&[
+        "trace",
+        "export",
+        "--tenant",
+        "acme",
+        "--data-dir",
+        data,
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let summary: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(summary["events"], 2500);
+    let (code, out, err) = warden(&[
+        "trace",
+        "verify",
+        "--tenant",
+        "acme",
+        "--file",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["last_seq"], 2500);
+    // `--out -` (the default) writes the same lines to standard output.
+    let (code, out, _) = warden(&["trace", "export", "--tenant", "acme", "--data-dir", data]);
+    assert_eq!(code, 0);
+    assert_eq!(out, std::fs::read_to_string(&file).unwrap());
+    // A stretch: contiguous; it does not verify alone (no genesis link).
+    let (code, out, _) = warden(&[
+        "trace",
+        "export",
+        "--tenant",
+        "acme",
+        "--data-dir",
+        data,
+        "--from-seq",
+        "10",
+        "--to-seq",
+        "12",
+    ]);
+    assert_eq!(code, 0);
+    let seqs: Vec<u64> = out
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["event"]["seq"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(seqs, [10, 11, 12]);
+    let (code, _, err) = warden(&[
+        "trace",
+        "export",
+        "--tenant",
+        "acme",
+        "--data-dir",
+        data,
+        "--from-seq",
+        "5",
+        "--to-seq",
+        "4",
+    ]);
+    assert_eq!(code, 3);
+    assert!(err.contains("`--to-seq`"), "{err}");
+}
+
+#[test]
+fn trace_query_filters_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    trace_db(&data, 30);
+    let data = data.to_str().unwrap();
+    let query = |extra: &[&str]| {
+        let mut args = vec!["trace", "query", "--tenant", "acme", "--data-dir", data];
+        args.extend_from_slice(extra);
+        warden(&args)
+    };
+    let (code, out, err) = query(&["--agent", "a1", "--pack", "treasury"]);
+    assert_eq!(code, 0, "{err}");
+    let items: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let seqs: Vec<u64> = items.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, (1..=10).map(|i| i * 3).collect::<Vec<_>>());
+    assert_eq!(items[0]["body"], json!({"n": 3}));
+    assert_eq!(items[0]["at"], "2023-11-14T22:13:20.003Z");
+    let (_, out, _) = query(&["--limit", "4", "--after-seq", "20"]);
+    assert_eq!(out.lines().count(), 4);
+    let (_, out, _) = query(&["--from", "2023-11-14T22:13:20.028Z"]);
+    assert_eq!(out.lines().count(), 3);
+    let (_, out, _) = query(&["--verdict", "deny"]);
+    assert!(out.is_empty());
+    let (code, _, err) = query(&["--verdict", "maybe"]);
+    assert_eq!(code, 3);
+    assert!(
+        err.contains("`--verdict`") && err.contains("`maybe`"),
+        "{err}"
+    );
+    let (code, _, err) = query(&["--from", "yesterday"]);
+    assert_eq!(code, 3);
+    assert!(err.contains("`--from`"), "{err}");
+}

@@ -236,7 +236,7 @@ pub(crate) struct StoreRef {
 impl StoreRef {
     /// Opens the server's database: `--database-url`, else the SQLite file
     /// in `--data-dir` (never created here).
-    async fn open(&self) -> Result<Store> {
+    pub(super) async fn open(&self) -> Result<Store> {
         match &self.database_url {
             Some(url) => Store::connect(url).await,
             None => {
@@ -254,7 +254,7 @@ impl StoreRef {
 }
 
 /// A single-threaded runtime for commands that read the database.
-fn current_thread_runtime() -> Result<tokio::runtime::Runtime> {
+pub(super) fn current_thread_runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -364,10 +364,18 @@ pub(crate) enum TraceCommand {
         #[arg(long)]
         tenant: String,
     },
+    /// Write a tenant's log (or a stretch of it) as NDJSON export lines, read
+    /// from the database; an export from sequence 1 verifies with `--file`.
+    Export(Box<super::trace_export::ExportArgs>),
+    /// Print the events that match filters (agent, tool, verdict, pack, ids,
+    /// kind, class, time), one JSON object per line, read from the database.
+    Query(Box<super::trace_export::QueryArgs>),
 }
 
 pub(crate) fn trace(cmd: TraceCommand, out: &mut dyn Write) -> Result<u8> {
     match cmd {
+        TraceCommand::Export(args) => super::trace_export::export(*args, out),
+        TraceCommand::Query(args) => super::trace_export::query(*args, out),
         TraceCommand::Verify {
             file,
             data_dir,

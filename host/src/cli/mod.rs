@@ -3,6 +3,7 @@
 //! the exit code.
 
 mod control;
+mod trace_export;
 
 use crate::{Composition, CompositionSpec, Engine, EngineConfig, InputError, Request};
 use clap::{Parser, Subcommand};
@@ -44,7 +45,7 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Verify a tenant's trace log export offline (no database).
+    /// Verify, query and export a tenant's trace log.
     Trace {
         #[command(subcommand)]
         command: control::TraceCommand,

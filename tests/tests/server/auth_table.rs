@@ -246,6 +246,31 @@ pub(crate) fn endpoints(fx: &Fixtures) -> Vec<Endpoint> {
             Empty,
             OK,
         ),
+        // Reading the log: by filter, one run (the evaluate row's `r-1`), the export.
+        ep(
+            Method::GET,
+            "/v1/tenants/{tenant}/trace/events",
+            "/v1/tenants/acme/trace/events?verdict=allow&limit=5",
+            Tenant(&[Role::Auditor]),
+            Empty,
+            OK,
+        ),
+        ep(
+            Method::GET,
+            "/v1/tenants/{tenant}/trace/runs/{request_id}",
+            "/v1/tenants/acme/trace/runs/r-1",
+            Tenant(&[Role::Auditor]),
+            Empty,
+            OK,
+        ),
+        ep(
+            Method::GET,
+            "/v1/tenants/{tenant}/trace/export",
+            "/v1/tenants/acme/trace/export",
+            Tenant(&[Role::Auditor]),
+            Empty,
+            OK,
+        ),
         // The catalog: re-uploading stored bytes is an idempotent 200.
         ep(Method::GET, "/v1/packs", "/v1/packs", Any, Empty, OK),
         ep(

@@ -14,4 +14,5 @@ mod openapi;
 mod rollouts;
 mod tenants;
 mod trace_ops;
+mod trace_query;
 mod trace_store;

@@ -7,6 +7,7 @@ pub mod packs;
 pub mod rollouts;
 pub mod tenants;
 pub mod trace;
+pub mod trace_query;
 
 use super::problem::{ApiError, Kind};
 use super::state::AppState;
@@ -121,6 +122,9 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(trace::get_checkpoint, trace::make_checkpoint))
         .routes(routes!(trace::verify))
         .routes(routes!(trace::prune))
+        .routes(routes!(trace_query::events))
+        .routes(routes!(trace_query::run))
+        .routes(routes!(trace_query::export))
 }
 
 /// The OpenAPI 3 document of the API.

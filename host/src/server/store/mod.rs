@@ -9,6 +9,7 @@ mod retention;
 mod rollouts;
 mod tenants;
 mod trace;
+mod trace_query;
 
 pub use checkpoints::LogStatus;
 pub use packs::{Inserted, PackRow, PackScope};
@@ -16,6 +17,10 @@ pub use retention::PruneOutcome;
 pub use rollouts::{RolloutWrite, ShadowDiffRow};
 pub use tenants::{Saved, TenantRow};
 pub use trace::{Appended, EventIndex, NewEvent, StoredRow, class_key, parse_class, stored_row};
+pub use trace_query::{
+    FilterError, PackFilter, TraceFilter, parse_class_filter, parse_seq, parse_text, parse_time,
+    parse_verdict,
+};
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
