@@ -13,4 +13,5 @@ mod harness;
 mod openapi;
 mod rollouts;
 mod tenants;
+mod trace_replay;
 mod trace_store;

@@ -4,6 +4,7 @@
 pub mod compositions;
 pub mod evaluate;
 pub mod packs;
+pub mod replay;
 pub mod rollouts;
 pub mod tenants;
 pub mod trace;
@@ -121,6 +122,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(trace::get_checkpoint, trace::make_checkpoint))
         .routes(routes!(trace::verify))
         .routes(routes!(trace::prune))
+        .routes(routes!(replay::replay))
+        .routes(routes!(replay::what_if))
 }
 
 /// The OpenAPI 3 document of the API.

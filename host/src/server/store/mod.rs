@@ -9,6 +9,7 @@ mod retention;
 mod rollouts;
 mod tenants;
 mod trace;
+mod trace_replay;
 
 pub use checkpoints::LogStatus;
 pub use packs::{Inserted, PackRow, PackScope};
