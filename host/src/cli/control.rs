@@ -236,7 +236,7 @@ pub(crate) struct StoreRef {
 impl StoreRef {
     /// Opens the server's database: `--database-url`, else the SQLite file
     /// in `--data-dir` (never created here).
-    pub(super) async fn open(&self) -> Result<Store> {
+    pub(crate) async fn open(&self) -> Result<Store> {
         match &self.database_url {
             Some(url) => Store::connect(url).await,
             None => {
@@ -254,7 +254,7 @@ impl StoreRef {
 }
 
 /// A single-threaded runtime for commands that read the database.
-pub(super) fn current_thread_runtime() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn current_thread_runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -298,22 +298,43 @@ fn side(engine: &Engine, arg: &str, refs: &StoreRef, rt: &tokio::runtime::Runtim
     })
 }
 
+/// `warden pack diff`; with `traffic: (tenant, last)`, also the what-if of
+/// `to` over the tenant's last recorded decisions.
 pub(crate) fn diff(
     engine: &Engine,
     from: &str,
     to: &str,
     json: bool,
     refs: &StoreRef,
+    traffic: Option<(&str, usize)>,
     out: &mut dyn Write,
 ) -> Result<u8> {
     let rt = current_thread_runtime()?;
     let a = side(engine, from, refs, &rt)?;
     let b = side(engine, to, refs, &rt)?;
     let d = crate::diff::diff(&a.info, &a.digest, a.size, &b.info, &b.digest, b.size);
+    let behaviour = match traffic {
+        Some((tenant, last)) => Some((
+            tenant,
+            last,
+            super::trace_replay::traffic(engine, refs, &rt, from, to, tenant, last)?,
+        )),
+        None => None,
+    };
     if json {
-        emit(out, &format!("{}\n", pretty(&d)))?;
+        let mut doc = serde_json::to_value(&d).map_err(|e| e.to_string())?;
+        if let (Some(o), Some((_, _, t))) = (doc.as_object_mut(), &behaviour) {
+            o.insert(
+                "traffic".to_owned(),
+                serde_json::to_value(t).map_err(|e| e.to_string())?,
+            );
+        }
+        emit(out, &format!("{}\n", pretty(&doc)))?;
     } else {
         emit(out, &d.render_text())?;
+        if let Some((tenant, last, t)) = &behaviour {
+            emit(out, &super::trace_replay::render_traffic(tenant, *last, t))?;
+        }
     }
     Ok(0)
 }
@@ -370,10 +391,24 @@ pub(crate) enum TraceCommand {
     /// Print the events that match filters (agent, tool, verdict, pack, ids,
     /// kind, class, time), one JSON object per line, read from the database.
     Query(Box<super::trace_export::QueryArgs>),
+    /// Re-evaluate a recorded decision under the configuration it was made
+    /// under and compare it with the log. Prints a JSON report; exit 0 when
+    /// it reproduces, 1 when it does not.
+    Replay(super::trace_replay::ReplayArgs),
+    /// Re-evaluate a tenant's recorded decisions with another version of a
+    /// pack and report the verdicts it would change (JSON).
+    WhatIf(super::trace_replay::WhatIfArgs),
 }
 
-pub(crate) fn trace(cmd: TraceCommand, out: &mut dyn Write) -> Result<u8> {
+pub(crate) fn trace(
+    cmd: TraceCommand,
+    engine: impl FnOnce() -> Result<Engine>,
+    out: &mut dyn Write,
+) -> Result<u8> {
     match cmd {
+        cmd @ (TraceCommand::Replay(_) | TraceCommand::WhatIf(_)) => {
+            super::trace_replay::run(cmd, engine, out)
+        }
         TraceCommand::Export(args) => super::trace_export::export(*args, out),
         TraceCommand::Query(args) => super::trace_export::query(*args, out),
         TraceCommand::Verify {

@@ -4,6 +4,7 @@
 
 mod control;
 mod trace_export;
+mod trace_replay;
 
 use crate::{Composition, CompositionSpec, Engine, EngineConfig, InputError, Request};
 use clap::{Parser, Subcommand};
@@ -45,7 +46,7 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Verify, query and export a tenant's trace log.
+    /// A tenant's trace log: verify, query and export it, replay a decision, what-if a pack version.
     Trace {
         #[command(subcommand)]
         command: control::TraceCommand,
@@ -109,6 +110,13 @@ enum PackCommand {
         /// For catalog references: the server's database.
         #[arg(long, env = "WARDEN_DATABASE_URL")]
         database_url: Option<String>,
+        /// For catalog references: also re-evaluate this tenant's recorded
+        /// decisions with the newer version and show the verdicts it changes.
+        #[arg(long, value_name = "TENANT")]
+        traffic: Option<String>,
+        /// With `--traffic`: how many of the tenant's latest decisions (1 to 10000).
+        #[arg(long, requires = "traffic", default_value_t = 1000)]
+        last: usize,
     },
 }
 
@@ -164,7 +172,7 @@ fn execute(cli: Cli, out: &mut dyn Write) -> Result<u8> {
         Command::Serve(args) => return control::serve(*args, out),
         Command::Token { command } => return control::token(command, out),
         Command::Keygen { out: path } => return control::keygen(&path, out),
-        Command::Trace { command } => return control::trace(command, out),
+        Command::Trace { command } => return control::trace(command, engine, out),
         Command::Pack {
             command: PackCommand::Sign { file, key },
         } => return control::sign(&engine()?, &file, &key, out),
@@ -176,13 +184,16 @@ fn execute(cli: Cli, out: &mut dyn Write) -> Result<u8> {
                     json,
                     data_dir,
                     database_url,
+                    traffic,
+                    last,
                 },
         } => {
             let refs = control::StoreRef {
                 data_dir,
                 database_url,
             };
-            return control::diff(&engine()?, &from, &to, json, &refs, out);
+            let traffic = traffic.as_deref().map(|t| (t, last));
+            return control::diff(&engine()?, &from, &to, json, &refs, traffic, out);
         }
         command => command,
     };

@@ -12,11 +12,13 @@ pub mod extract;
 pub mod keys;
 pub mod problem;
 pub mod pruner;
+pub mod replay;
 pub mod resolve;
 mod serve;
 pub mod state;
 pub mod store;
 pub mod trace_settings;
+pub mod what_if;
 
 pub use api::{openapi, router};
 pub use serve::{ServeConfig, ServeError, Server, local_issuer_path, seed_tenant, shutdown_signal};

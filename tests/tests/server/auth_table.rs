@@ -76,10 +76,13 @@ pub(crate) fn ep(
 pub(crate) struct Fixtures {
     pub(crate) rollout: String,
     pub(crate) fleet_layer_version: i64,
+    /// A decision recorded in `acme`'s trace log.
+    pub(crate) decision_id: String,
 }
 
 /// Tenants `acme` and `beta` on treasury; `rollout-demo` 1.0.0 and 2.0.0
-/// in the fleet catalog and private to `acme`; a canary rollout to 2.0.0.
+/// in the fleet catalog and private to `acme`; a canary rollout to 2.0.0;
+/// one decision for `acme`.
 pub(crate) async fn fixtures(app: &App) -> Fixtures {
     app.tenant_with("acme", &["treasury"], json!({})).await;
     app.tenant_with("beta", &["treasury"], json!({})).await;
@@ -105,9 +108,20 @@ pub(crate) async fn fixtures(app: &App) -> Fixtures {
     let rollout = r.json["id"].as_str().unwrap().to_owned();
     let r = app.get("/v1/fleet/layer", &admin).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
+    let fleet_layer_version = r.json["version"].as_i64().unwrap();
+    let rt = app.token("acme", &[Role::Runtime]);
+    let r = app
+        .post(
+            "/v1/tenants/acme/evaluate",
+            &rt,
+            &payment("acme", "r-0", 100),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
     Fixtures {
         rollout,
-        fleet_layer_version: r.json["version"].as_i64().unwrap(),
+        fleet_layer_version,
+        decision_id: r.json["decision_id"].as_str().unwrap().to_owned(),
     }
 }
 
@@ -269,6 +283,22 @@ pub(crate) fn endpoints(fx: &Fixtures) -> Vec<Endpoint> {
             "/v1/tenants/acme/trace/export",
             Tenant(&[Role::Auditor]),
             Empty,
+            OK,
+        ),
+        ep(
+            Method::POST,
+            "/v1/tenants/{tenant}/trace/replay",
+            "/v1/tenants/acme/trace/replay",
+            Tenant(&[Role::Operator]),
+            Json(json!({"decision_id": fx.decision_id})),
+            OK,
+        ),
+        ep(
+            Method::POST,
+            "/v1/tenants/{tenant}/trace/what-if",
+            "/v1/tenants/acme/trace/what-if",
+            Tenant(&[Role::Operator]),
+            Json(json!({"candidate": {"pack": "treasury", "version": "1.0.0"}})),
             OK,
         ),
         // The catalog: re-uploading stored bytes is an idempotent 200.

@@ -15,4 +15,5 @@ mod rollouts;
 mod tenants;
 mod trace_ops;
 mod trace_query;
+mod trace_replay;
 mod trace_store;

@@ -4,6 +4,7 @@
 pub mod compositions;
 pub mod evaluate;
 pub mod packs;
+pub mod replay;
 pub mod rollouts;
 pub mod tenants;
 pub mod trace;
@@ -125,6 +126,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(trace_query::events))
         .routes(routes!(trace_query::run))
         .routes(routes!(trace_query::export))
+        .routes(routes!(replay::replay))
+        .routes(routes!(replay::what_if))
 }
 
 /// The OpenAPI 3 document of the API.

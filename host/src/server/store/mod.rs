@@ -10,6 +10,7 @@ mod rollouts;
 mod tenants;
 mod trace;
 mod trace_query;
+mod trace_replay;
 
 pub use checkpoints::LogStatus;
 pub use packs::{Inserted, PackRow, PackScope};
