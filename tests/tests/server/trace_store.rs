@@ -4,6 +4,7 @@
 use crate::both;
 use crate::harness::*;
 use serde_json::json;
+use warden_host::server::appender::Appender;
 use warden_host::server::store::NewEvent;
 use warden_host::trace::{EventClass, Fault};
 
@@ -111,5 +112,45 @@ both!(
             store.trace_verify("t-truncate").await.unwrap().fault,
             Some(Fault::Truncated { seq: 20, last: 15 })
         );
+    }
+);
+
+both!(
+    pipelined_appenders_sharing_a_log_never_fork_it,
+    |app: App| async move {
+        let app = app;
+        let store = app.state.store().clone();
+        // Two appenders on one database: two servers' lanes for one tenant.
+        // Each pipelines batches on the head it last saw; the other keeps
+        // moving that head, so predictions fail and fall back to the lock.
+        let a = Appender::start(store.clone());
+        let b = Appender::start(store.clone());
+        let mut tasks = Vec::new();
+        for w in 0..16u64 {
+            let appender = if w % 2 == 0 { a.clone() } else { b.clone() };
+            tasks.push(tokio::spawn(async move {
+                let mut got = Vec::new();
+                for i in 0..25u64 {
+                    let n = w * 1000 + i;
+                    let recs = appender.append("acme", vec![ev(n)]).await.unwrap();
+                    got.push((recs[0].seq, n));
+                }
+                got
+            }));
+        }
+        let mut acked = Vec::new();
+        for t in tasks {
+            acked.extend(t.await.unwrap());
+        }
+        assert_eq!(acked.len(), 400);
+        let rows = store.trace_rows("acme", 0, 100_000).await.unwrap();
+        assert_eq!(rows.len(), 400, "no gap, no duplicate");
+        for (seq, n) in acked {
+            let ev: serde_json::Value =
+                serde_json::from_str(&rows[seq as usize - 1].event).unwrap();
+            assert_eq!(ev["body"]["n"], n, "seq {seq} holds what was acknowledged");
+        }
+        let report = store.trace_verify("acme").await.unwrap();
+        assert!(report.ok(), "{report:?}");
     }
 );

@@ -17,7 +17,10 @@ pub use packs::{Inserted, PackRow, PackScope};
 pub use retention::PruneOutcome;
 pub use rollouts::{RolloutWrite, ShadowDiffRow};
 pub use tenants::{Saved, TenantRow};
-pub use trace::{Appended, EventIndex, NewEvent, StoredRow, class_key, parse_class, stored_row};
+pub use trace::{
+    Appended, Chained, EventIndex, NewEvent, StoredRow, chain_events, class_key, parse_class,
+    stored_row,
+};
 pub use trace_query::{
     FilterError, PackFilter, TraceFilter, parse_class_filter, parse_seq, parse_text, parse_time,
     parse_verdict,

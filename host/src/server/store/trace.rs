@@ -161,8 +161,13 @@ pub fn stored_row(r: &sqlx::any::AnyRow) -> Result<StoredRow, StoreError> {
     })
 }
 
-/// Rows per INSERT statement.
-const INSERT_CHUNK: usize = 256;
+/// Rows per INSERT statement on PostgreSQL (one round trip for many rows).
+const PG_INSERT_CHUNK: usize = 256;
+
+/// Rows per INSERT statement on SQLite: in-process, so round trips are
+/// cheap, while binding looks each parameter up by position (a cost that
+/// grows with the square of the parameters in one statement).
+const SQLITE_INSERT_CHUNK: usize = 16;
 
 /// Rows read per query when streaming a log.
 const PAGE: i64 = 1000;
@@ -201,34 +206,53 @@ pub fn class_key(c: EventClass) -> &'static str {
     }
 }
 
-/// Chains `events` after `chain` and inserts them (multi-row statements).
-pub(super) async fn write_events(
+/// An event chained in memory, ready to insert.
+#[derive(Debug, Clone)]
+pub struct Chained {
+    /// The event's canonical text (what its hash covers).
+    pub text: String,
+    /// Its place in the chain.
+    pub appended: Appended,
+}
+
+/// Chains `events` after `chain` in memory (advancing it).
+pub fn chain_events(chain: &mut Chain, events: &[NewEvent]) -> Result<Vec<Chained>, StoreError> {
+    events
+        .iter()
+        .map(|e| {
+            let (seq, prev, hash, text) = chain
+                .append_canonical(e.at_ms, e.class, &e.kind, &e.body)
+                .map_err(|err| corrupt("trace event", err))?;
+            Ok(Chained {
+                text,
+                appended: Appended { seq, prev, hash },
+            })
+        })
+        .collect()
+}
+
+/// Inserts chained events (multi-row statements of `chunk` rows).
+async fn insert_chained(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     tenant: &str,
-    chain: &mut Chain,
     events: &[NewEvent],
-) -> Result<Vec<Appended>, StoreError> {
-    let mut rows = Vec::with_capacity(events.len());
-    for e in events {
-        let (seq, prev, hash, text) = chain
-            .append_canonical(e.at_ms, e.class, &e.kind, &e.body)
-            .map_err(|err| corrupt("trace event", err))?;
-        rows.push((seq, text, Appended { seq, prev, hash }));
-    }
-    for (chunk, chunk_events) in rows.chunks(INSERT_CHUNK).zip(events.chunks(INSERT_CHUNK)) {
+    rows: &[Chained],
+    chunk: usize,
+) -> Result<(), StoreError> {
+    for (chunk, chunk_events) in rows.chunks(chunk).zip(events.chunks(chunk)) {
         let sql = insert_sql(chunk.len());
         let mut q = sqlx::query(&sql);
-        for ((seq, text, a), e) in chunk.iter().zip(chunk_events) {
+        for (c, e) in chunk.iter().zip(chunk_events) {
             let ix = &e.index;
             q = q
                 .bind(tenant)
-                .bind(i64::try_from(*seq).unwrap_or(i64::MAX))
+                .bind(i64::try_from(c.appended.seq).unwrap_or(i64::MAX))
                 .bind(e.at_ms)
                 .bind(class_key(e.class))
                 .bind(e.kind.as_str())
-                .bind(text.as_str())
-                .bind(a.prev.as_str())
-                .bind(a.hash.as_str())
+                .bind(c.text.as_str())
+                .bind(c.appended.prev.as_str())
+                .bind(c.appended.hash.as_str())
                 .bind(ix.agent.as_deref())
                 .bind(ix.tool.as_deref())
                 .bind(ix.verdict.as_deref())
@@ -238,7 +262,20 @@ pub(super) async fn write_events(
         }
         q.execute(&mut **tx).await?;
     }
-    Ok(rows.into_iter().map(|(_, _, a)| a).collect())
+    Ok(())
+}
+
+/// Chains `events` after `chain` and inserts them (multi-row statements).
+pub(super) async fn write_events(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant: &str,
+    chain: &mut Chain,
+    events: &[NewEvent],
+    chunk: usize,
+) -> Result<Vec<Appended>, StoreError> {
+    let rows = chain_events(chain, events)?;
+    insert_chained(tx, tenant, events, &rows, chunk).await?;
+    Ok(rows.into_iter().map(|c| c.appended).collect())
 }
 
 /// Moves the tenant's head row to the chain's head.
@@ -265,12 +302,67 @@ impl Store {
         tenant: &str,
         events: &[NewEvent],
     ) -> Result<Vec<Appended>, StoreError> {
+        self.trace_append_locked(tenant, events)
+            .await
+            .map(|(appended, _)| appended)
+    }
+
+    /// Rows per insert statement on this backend.
+    pub(super) fn insert_chunk(&self) -> usize {
+        match self.backend {
+            Backend::Postgres => PG_INSERT_CHUNK,
+            Backend::Sqlite => SQLITE_INSERT_CHUNK,
+        }
+    }
+
+    /// [`Store::trace_append`], also returning the chain after the batch.
+    pub async fn trace_append_locked(
+        &self,
+        tenant: &str,
+        events: &[NewEvent],
+    ) -> Result<(Vec<Appended>, Chain), StoreError> {
         let mut tx = self.pool.begin().await?;
         let mut chain = self.lock_head(&mut tx, tenant).await?;
-        let appended = write_events(&mut tx, tenant, &mut chain, events).await?;
+        let appended =
+            write_events(&mut tx, tenant, &mut chain, events, self.insert_chunk()).await?;
         save_head(&mut tx, tenant, &chain).await?;
         tx.commit().await?;
-        Ok(appended)
+        Ok((appended, chain))
+    }
+
+    /// Commits events already chained in memory after `before`, provided
+    /// the stored head still is `before`: the head row moves from `before`
+    /// to `after` by a conditional update, which waits for any transaction
+    /// holding the row and then re-checks, so a pipelined batch commits
+    /// right after the one it follows, and never onto a head that moved
+    /// elsewhere (another server). `false`: nothing was written.
+    pub async fn trace_append_after(
+        &self,
+        tenant: &str,
+        before: &Chain,
+        after: &Chain,
+        events: &[NewEvent],
+        rows: &[Chained],
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let moved = sqlx::query(
+            "UPDATE trace_heads SET seq = $1, head = $2 WHERE tenant = $3 AND seq = $4 AND head = $5",
+        )
+        .bind(i64::try_from(after.last_seq()).unwrap_or(i64::MAX))
+        .bind(hex::encode(after.head()))
+        .bind(tenant)
+        .bind(i64::try_from(before.last_seq()).unwrap_or(i64::MAX))
+        .bind(hex::encode(before.head()))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if moved != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        insert_chained(&mut tx, tenant, events, rows, self.insert_chunk()).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Takes the tenant's head-row lock for the rest of the transaction and
