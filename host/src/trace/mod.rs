@@ -5,6 +5,7 @@
 
 mod chain;
 mod checkpoint;
+mod ndjson;
 mod pruning;
 mod verify;
 
@@ -12,8 +13,9 @@ pub use chain::{
     Chain, Event, EventClass, GENESIS_TAG, Hash, Record, canonical, genesis, link, parse_hash,
 };
 pub use checkpoint::{Checkpoint, SignedCheckpoint};
+pub use ndjson::{verify_ndjson, verify_ndjson_held};
 pub use pruning::{PRUNING_KIND, PruningRecord, Tombstone, tombstone_line};
-pub use verify::{Fault, Pruned, Report, Verifier, event_head, verify_ndjson, verify_ndjson_held};
+pub use verify::{Fault, Pruned, Report, Verifier, event_head};
 
 /// A trace error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -6,9 +6,7 @@ use super::pruning::{PRUNING_KIND, PruningRecord, Tombstone};
 use super::{Checkpoint, Hash, Record, SignedCheckpoint, canonical, genesis, link};
 use ed25519_dalek::VerifyingKey;
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 use std::borrow::Cow;
-use std::io::BufRead;
 
 /// What is wrong with a log, at its first bad sequence number.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
@@ -328,6 +326,21 @@ impl Verifier {
         hash: &str,
         event_bytes: &[u8],
     ) -> Result<(), Fault> {
+        let computed = parse_hash(prev).ok().map(|p| link(&p, event_bytes));
+        self.push_hashed(tenant, seq, prev, hash, computed)
+    }
+
+    /// [`Verifier::push_parts`] with the link already computed as
+    /// `SHA-256(prev || event bytes)` (`None` when `prev` is not a hash):
+    /// hashing can then run on other threads while the order is checked here.
+    pub fn push_hashed(
+        &mut self,
+        tenant: &str,
+        seq: u64,
+        prev: &str,
+        hash: &str,
+        computed: Option<Hash>,
+    ) -> Result<(), Fault> {
         let expected = self.last_seq + 1;
         if tenant != self.tenant {
             return Err(Fault::WrongTenant {
@@ -344,13 +357,12 @@ impl Verifier {
         if seq < expected {
             return Err(Fault::OutOfOrder { seq, expected });
         }
-        if parse_hash(prev).ok() != Some(self.head) {
+        let Some(computed) = computed.filter(|_| parse_hash(prev).ok() == Some(self.head)) else {
             return Err(Fault::BrokenLink {
                 seq,
                 prev: self.last_seq,
             });
-        }
-        let computed = link(&self.head, event_bytes);
+        };
         if parse_hash(hash).ok() != Some(computed) {
             return Err(Fault::Changed { seq });
         }
@@ -359,6 +371,11 @@ impl Verifier {
         self.head = computed;
         self.events += 1;
         Ok(())
+    }
+
+    /// Takes note of a pruning event that verified at `seq`.
+    pub(super) fn note_pruning(&mut self, seq: u64, record: PruningRecord) {
+        self.pruning = Some((seq, record));
     }
 
     /// The report after the last record; `fault` is the first one met.
@@ -416,33 +433,20 @@ impl Verifier {
     }
 }
 
-/// An export line, borrowed: the event stays raw text. A tombstone line
-/// carries `pruned` instead of `event`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawRecord<'a> {
-    prev: &'a str,
-    hash: &'a str,
-    #[serde(borrow, default)]
-    event: Option<&'a RawValue>,
-    #[serde(default)]
-    pruned: Option<Tombstone>,
-}
-
 /// The fields of an event the verifier reads; the rest is only hashed.
 #[derive(Deserialize)]
-struct EventHead<'a> {
+pub(super) struct EventHead<'a> {
     #[serde(borrow)]
-    tenant: Cow<'a, str>,
-    seq: u64,
+    pub(super) tenant: Cow<'a, str>,
+    pub(super) seq: u64,
     #[serde(borrow, default)]
-    kind: Option<Cow<'a, str>>,
+    pub(super) kind: Option<Cow<'a, str>>,
 }
 
 /// A pruning event, for its body.
 #[derive(Deserialize)]
-struct PruningEvent {
-    body: PruningRecord,
+pub(super) struct PruningEvent {
+    pub(super) body: PruningRecord,
 }
 
 /// Reads `tenant` and `seq` from an event's canonical JSON.
@@ -450,89 +454,6 @@ pub fn event_head(event: &str) -> Result<(String, u64), String> {
     serde_json::from_str::<EventHead>(event)
         .map(|h| (h.tenant.into_owned(), h.seq))
         .map_err(|e| e.to_string())
-}
-
-/// Verifies an NDJSON export (one [`Record`] per line, as
-/// [`Record::to_line`] writes it) of `tenant`'s log, optionally against a
-/// signed checkpoint. Reads line by line; each event is hashed as the exact
-/// bytes of its line, so an export must carry them canonically.
-pub fn verify_ndjson(
-    reader: impl BufRead,
-    tenant: &str,
-    checkpoint: Option<(&SignedCheckpoint, &VerifyingKey)>,
-) -> Report {
-    match checkpoint {
-        Some((cp, key)) => verify_ndjson_held(reader, tenant, std::slice::from_ref(cp), Some(key)),
-        None => verify_ndjson_held(reader, tenant, &[], None),
-    }
-}
-
-/// [`verify_ndjson`] held to any number of signed checkpoints (an anchor
-/// file), all signed by `key`. Memory grows with the checkpoints, not the log.
-pub fn verify_ndjson_held(
-    reader: impl BufRead,
-    tenant: &str,
-    checkpoints: &[SignedCheckpoint],
-    key: Option<&VerifyingKey>,
-) -> Report {
-    let mut v = Verifier::new(tenant);
-    for cp in checkpoints {
-        let held = match key {
-            Some(k) => v.expect(cp, k),
-            None => Err(Fault::BadSignature),
-        };
-        if let Err(f) = held {
-            return v.finish(Some(f));
-        }
-    }
-    let mut fault = None;
-    for (i, line) in reader.lines().enumerate() {
-        let line_no = i as u64 + 1;
-        let line = match line {
-            Ok(l) => l,
-            Err(e) => {
-                fault = Some(Fault::Malformed {
-                    line: line_no,
-                    message: e.to_string(),
-                });
-                break;
-            }
-        };
-        if line.trim().is_empty() {
-            continue;
-        }
-        // The event is hashed as the exact bytes of the line (exports carry
-        // canonical bytes); only its head is parsed out of it.
-        let rec = match serde_json::from_str::<RawRecord>(&line) {
-            Ok(r) => r,
-            Err(e) => {
-                fault = Some(Fault::Malformed {
-                    line: line_no,
-                    message: e.to_string(),
-                });
-                break;
-            }
-        };
-        let pushed = match (rec.event, &rec.pruned) {
-            (Some(event), None) => v.push_event(rec.prev, rec.hash, event.get()),
-            (None, Some(t)) => v.push_tombstone(rec.prev, rec.hash, t),
-            _ => Err(Fault::Malformed {
-                line: line_no,
-                message: "a record holds exactly one of `event` and `pruned`".to_owned(),
-            }),
-        };
-        if let Err(f) = pushed {
-            fault = Some(match f {
-                Fault::Malformed { message, .. } => Fault::Malformed {
-                    line: line_no,
-                    message,
-                },
-                f => f,
-            });
-            break;
-        }
-    }
-    v.finish(fault)
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! canonical-encoding and hash test vectors the ADR quotes.
 
 use super::*;
-use crate::trace::{Chain, EventClass, genesis};
+use crate::trace::{Chain, EventClass, genesis, verify_ndjson};
 use serde_json::json;
 
 fn log(n: u64) -> Vec<Record> {
@@ -292,4 +292,37 @@ fn assembled_events_are_byte_identical_to_canonical_ones() {
         assert_eq!(text.as_bytes(), canonical("event", &rec.event).unwrap());
         assert_eq!((seq, prev, hash), (rec.event.seq, rec.prev, rec.hash));
     }
+}
+
+#[test]
+fn long_exports_verify_across_chunks_and_threads_and_name_the_right_line() {
+    // 10 000 lines: three chunks of the parallel reader, faults in the
+    // second worker's half of a later chunk.
+    let records = log(10_000);
+    let text = ndjson(&records);
+    let r = verify_ndjson(text.as_bytes(), "acme", None);
+    assert!(r.ok(), "{r:?}");
+    assert_eq!((r.events, r.last_seq), (10_000, 10_000));
+    let mut changed = records.clone();
+    changed[6999].event.at_ms += 1;
+    let r = verify_ndjson(ndjson(&changed).as_bytes(), "acme", None);
+    assert_eq!(r.fault, Some(Fault::Changed { seq: 7000 }));
+    assert_eq!(r.last_seq, 6999);
+    let mut removed = records.clone();
+    removed.remove(8999);
+    let r = verify_ndjson(ndjson(&removed).as_bytes(), "acme", None);
+    assert_eq!(
+        r.fault,
+        Some(Fault::Removed {
+            seq: 9000,
+            found: 9001
+        })
+    );
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    lines[4500] = "{not json".to_owned();
+    let r = verify_ndjson(lines.join("\n").as_bytes(), "acme", None);
+    assert!(
+        matches!(r.fault, Some(Fault::Malformed { line: 4501, .. })),
+        "{r:?}"
+    );
 }

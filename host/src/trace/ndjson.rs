@@ -1,0 +1,221 @@
+//! Verifying an NDJSON export: lines are read in chunks into reused
+//! buffers; each chunk's lines are parsed and hashed on every core (each
+//! record's link `SHA-256(prev || event)` depends only on its own line), and
+//! the results are checked in order by one [`Verifier`]. Memory is bounded
+//! by the chunk, not the log.
+
+use super::pruning::{PRUNING_KIND, Tombstone};
+use super::verify::{EventHead, PruningEvent};
+use super::{Fault, Hash, Report, SignedCheckpoint, Verifier, link, parse_hash};
+use ed25519_dalek::VerifyingKey;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::io::BufRead;
+
+/// Lines read, parsed and hashed per round.
+const CHUNK: usize = 4096;
+
+/// An export line, borrowed: the event stays raw text. A tombstone line
+/// carries `pruned` instead of `event`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRecord<'a> {
+    prev: &'a str,
+    hash: &'a str,
+    #[serde(borrow, default)]
+    event: Option<&'a RawValue>,
+    #[serde(default)]
+    pruned: Option<Tombstone>,
+}
+
+/// One line, parsed and hashed.
+enum Prepared<'a> {
+    Blank,
+    Malformed(String),
+    Event {
+        head: EventHead<'a>,
+        prev: &'a str,
+        hash: &'a str,
+        computed: Option<Hash>,
+        pruning: Option<Result<PruningEvent, String>>,
+    },
+    Tombstone {
+        prev: &'a str,
+        hash: &'a str,
+        tombstone: Tombstone,
+    },
+}
+
+fn prepare(line: &str) -> Prepared<'_> {
+    let line = line.trim_end_matches(['\n', '\r']);
+    if line.trim().is_empty() {
+        return Prepared::Blank;
+    }
+    let rec = match serde_json::from_str::<RawRecord>(line) {
+        Ok(r) => r,
+        Err(e) => return Prepared::Malformed(e.to_string()),
+    };
+    match (rec.event, rec.pruned) {
+        (Some(event), None) => {
+            // The event is hashed as the exact bytes of the line (exports
+            // carry canonical bytes); only its head is parsed out of it.
+            let text = event.get();
+            let head: EventHead = match serde_json::from_str(text) {
+                Ok(h) => h,
+                Err(e) => return Prepared::Malformed(e.to_string()),
+            };
+            let pruning = (head.kind.as_deref() == Some(PRUNING_KIND)).then(|| {
+                serde_json::from_str::<PruningEvent>(text)
+                    .map_err(|e| format!("pruning event: {e}"))
+            });
+            Prepared::Event {
+                computed: parse_hash(rec.prev).ok().map(|p| link(&p, text.as_bytes())),
+                head,
+                prev: rec.prev,
+                hash: rec.hash,
+                pruning,
+            }
+        }
+        (None, Some(tombstone)) => Prepared::Tombstone {
+            prev: rec.prev,
+            hash: rec.hash,
+            tombstone,
+        },
+        _ => Prepared::Malformed("a record holds exactly one of `event` and `pruned`".to_owned()),
+    }
+}
+
+fn apply(v: &mut Verifier, p: Prepared<'_>, line: u64) -> Result<(), Fault> {
+    let malformed = |message: String| Fault::Malformed { line, message };
+    match p {
+        Prepared::Blank => Ok(()),
+        Prepared::Malformed(m) => Err(malformed(m)),
+        Prepared::Tombstone {
+            prev,
+            hash,
+            tombstone,
+        } => v.push_tombstone(prev, hash, &tombstone),
+        Prepared::Event {
+            head,
+            prev,
+            hash,
+            computed,
+            pruning,
+        } => {
+            v.push_hashed(&head.tenant, head.seq, prev, hash, computed)?;
+            match pruning {
+                None => Ok(()),
+                Some(Ok(p)) => {
+                    v.note_pruning(head.seq, p.body);
+                    Ok(())
+                }
+                Some(Err(m)) => Err(malformed(m)),
+            }
+        }
+    }
+}
+
+/// Verifies an NDJSON export (one [`super::Record`] per line, as
+/// [`super::Record::to_line`] writes it, tombstones as
+/// [`super::tombstone_line`]) of `tenant`'s log, optionally against a signed
+/// checkpoint. Each event is hashed as the exact bytes of its line, so an
+/// export must carry them canonically.
+pub fn verify_ndjson(
+    reader: impl BufRead,
+    tenant: &str,
+    checkpoint: Option<(&SignedCheckpoint, &VerifyingKey)>,
+) -> Report {
+    match checkpoint {
+        Some((cp, key)) => verify_ndjson_held(reader, tenant, std::slice::from_ref(cp), Some(key)),
+        None => verify_ndjson_held(reader, tenant, &[], None),
+    }
+}
+
+/// [`verify_ndjson`] held to any number of signed checkpoints (an anchor
+/// file), all signed by `key`. Memory grows with the checkpoints and one
+/// chunk of lines, not with the log.
+pub fn verify_ndjson_held(
+    mut reader: impl BufRead,
+    tenant: &str,
+    checkpoints: &[SignedCheckpoint],
+    key: Option<&VerifyingKey>,
+) -> Report {
+    let mut v = Verifier::new(tenant);
+    for cp in checkpoints {
+        let held = match key {
+            Some(k) => v.expect(cp, k),
+            None => Err(Fault::BadSignature),
+        };
+        if let Err(f) = held {
+            return v.finish(Some(f));
+        }
+    }
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 8);
+    let mut lines: Vec<String> = vec![String::new(); CHUNK];
+    let mut line_no = 0u64;
+    loop {
+        // Read a chunk into the reused buffers.
+        let mut filled = 0;
+        let mut read_error = None;
+        while filled < CHUNK {
+            let buf = &mut lines[filled];
+            buf.clear();
+            match reader.read_line(buf) {
+                Ok(0) => break,
+                Ok(_) => filled += 1,
+                Err(e) => {
+                    read_error = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        let chunk = &lines[..filled];
+        let prepared: Vec<Prepared> = if workers > 1 && filled >= 256 {
+            let per = filled.div_ceil(workers);
+            std::thread::scope(|s| {
+                let parts: Vec<_> = chunk
+                    .chunks(per)
+                    .skip(1)
+                    .map(|part| {
+                        s.spawn(move || part.iter().map(|l| prepare(l)).collect::<Vec<_>>())
+                    })
+                    .collect();
+                let mut out: Vec<Prepared> = chunk[..per.min(filled)]
+                    .iter()
+                    .map(|l| prepare(l))
+                    .collect();
+                for p in parts {
+                    match p.join() {
+                        Ok(mut v) => out.append(&mut v),
+                        // A worker cannot panic on any input; if it did, the
+                        // rest of the chunk is reported as unreadable.
+                        Err(_) => out.push(Prepared::Malformed(
+                            "the verifier failed on this line".to_owned(),
+                        )),
+                    }
+                }
+                out
+            })
+        } else {
+            chunk.iter().map(|l| prepare(l)).collect()
+        };
+        for p in prepared {
+            line_no += 1;
+            if let Err(f) = apply(&mut v, p, line_no) {
+                return v.finish(Some(f));
+            }
+        }
+        if let Some(message) = read_error {
+            return v.finish(Some(Fault::Malformed {
+                line: line_no + 1,
+                message,
+            }));
+        }
+        if filled < CHUNK {
+            return v.finish(None);
+        }
+    }
+}
