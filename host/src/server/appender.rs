@@ -4,14 +4,17 @@
 //!
 //! A lane that knows its chain's head (from its last commit) chains the next
 //! batch in memory and commits it with a conditional move of the head row
-//! ([`Store::trace_append_after`]) without waiting for the batch before it
-//! to finish: up to [`DEPTH`] batches are in flight, the database orders
-//! them on the head row, and each commits right after its predecessor. If
-//! the head moved elsewhere (another server appended, or a batch failed),
-//! the condition fails, nothing is written, and that batch is appended
-//! again under the head-row lock ([`Store::trace_append_locked`]); the lane
-//! then runs one locked batch at a time until it knows the head again.
-//! Different tenants' lanes run in parallel.
+//! ([`Store::trace_append_after`]: one statement instead of locking and
+//! reading the head first). Up to [`DEPTH`] batches may be in flight, the
+//! database ordering them on the head row. If the head moved elsewhere
+//! (another server appended, or a batch failed), the condition fails,
+//! nothing is written, and that batch is appended again under the head-row
+//! lock ([`Store::trace_append_locked`]); the lane then runs one locked
+//! batch at a time until it knows the head again. Different tenants' lanes
+//! run in parallel.
+//!
+//! [`DEPTH`] is 1: on two cores, overlapping batches made them smaller and
+//! the transactions more numerous, and measured slower (BENCHMARKS.md).
 
 use super::store::{Appended, NewEvent, Store, chain_events};
 use crate::trace::Chain;
@@ -23,8 +26,8 @@ use tokio::task::JoinSet;
 /// Most events taken into one batch.
 pub const MAX_BATCH: usize = 4096;
 
-/// Batches of one tenant in flight at once when its head is known.
-pub const DEPTH: usize = 4;
+/// Batches of one tenant in flight at once when its head is known (see the module docs).
+pub const DEPTH: usize = 1;
 
 type Reply = oneshot::Sender<Result<Vec<Appended>, String>>;
 
