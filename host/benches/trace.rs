@@ -1,11 +1,15 @@
-//! Trace-log verification speed: records per second through the streaming
-//! NDJSON verifier (parse, canonicalize, hash, compare).
+//! Trace-log speed: records per second through the streaming NDJSON
+//! verifier, and events per second appended through the group-commit
+//! appender on SQLite (and on PostgreSQL when `WARDEN_BENCH_PG` names an
+//! empty database), for one tenant and for eight.
 //!
 //! `cargo bench -p warden-host --bench trace`
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::json;
+use warden_host::server::appender::Appender;
+use warden_host::server::store::{NewEvent, Store};
 use warden_host::trace::{Chain, EventClass, verify_ndjson};
 
 fn export(n: u64) -> String {
@@ -46,5 +50,66 @@ fn verify(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, verify);
+fn append_run(
+    rt: &tokio::runtime::Runtime,
+    appender: &Appender,
+    round: &std::sync::atomic::AtomicU64,
+    tenants: usize,
+    n: u64,
+) {
+    let r = round.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    rt.block_on(async {
+        let mut set = tokio::task::JoinSet::new();
+        for w in 0..64u64 {
+            let a = appender.clone();
+            let t = format!("bench-{r}-{}", w as usize % tenants);
+            set.spawn(async move {
+                for i in 0..n / 64 {
+                    let body = json!({"decision_id": format!("{w}-{i}"), "verdict": "allow",
+                        "request": {"id": format!("req-{w}-{i}"), "agent": "billing-bot",
+                                    "tool": "payments.pay_invoice",
+                                    "amount": {"minor_units": 450000, "currency": "EUR"}},
+                        "packs": [{"pack": "treasury", "version": "1.0.0"}]});
+                    let e =
+                        NewEvent::new(1_700_000_000_000, EventClass::Financial, "decision", &body)
+                            .unwrap();
+                    a.append(&t, vec![e]).await.unwrap();
+                }
+            });
+        }
+        while set.join_next().await.is_some() {}
+    });
+}
+
+fn append(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut stores = vec![(
+        "sqlite",
+        rt.block_on(Store::open_sqlite(dir.path())).unwrap(),
+    )];
+    if let Ok(url) = std::env::var("WARDEN_BENCH_PG") {
+        stores.push(("postgres", rt.block_on(Store::connect(&url)).unwrap()));
+    }
+    let n = 2048;
+    let mut g = c.benchmark_group("trace-append");
+    g.throughput(Throughput::Elements(n));
+    g.sample_size(10);
+    let round = std::sync::atomic::AtomicU64::new(0);
+    for (name, store) in &stores {
+        let appender = rt.block_on(async { Appender::start(store.clone()) });
+        for tenants in [1usize, 8] {
+            g.bench_function(format!("{name}/{tenants}-tenants/64-writers"), |b| {
+                b.iter(|| append_run(&rt, &appender, &round, tenants, n))
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, verify, append);
 criterion_main!(benches);
