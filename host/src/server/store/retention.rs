@@ -80,8 +80,7 @@ impl Store {
                 .collect(),
         };
         let event = new_event(EventClass::Admin, PRUNING_KIND, &record)?;
-        let appended =
-            write_events(&mut tx, tenant, &mut chain, &[event], self.insert_chunk()).await?;
+        let appended = write_events(&mut tx, tenant, &mut chain, &[event], self.backend()).await?;
         save_head(&mut tx, tenant, &chain).await?;
         tx.commit().await?;
         Ok(Some(PruneOutcome {

@@ -164,9 +164,7 @@ pub fn stored_row(r: &sqlx::any::AnyRow) -> Result<StoredRow, StoreError> {
 /// Rows per INSERT statement on PostgreSQL (one round trip for many rows).
 const PG_INSERT_CHUNK: usize = 256;
 
-/// Rows per INSERT statement on SQLite: in-process, so round trips are
-/// cheap, while binding looks each parameter up by position (a cost that
-/// grows with the square of the parameters in one statement).
+/// Rows per INSERT statement on SQLite: in-process, so round trips are cheap.
 const SQLITE_INSERT_CHUNK: usize = 16;
 
 /// Rows read per query when streaming a log.
@@ -176,7 +174,10 @@ const PAGE: i64 = 1000;
 const COLUMNS: usize = 14;
 
 /// `INSERT INTO trace_events ... VALUES (...), ...` for `rows` rows.
-fn insert_sql(rows: usize) -> String {
+/// With `positional`, anonymous `?` placeholders (SQLite binds them by
+/// position; `$n` names are looked up one by one, a cost that grows with the
+/// square of the parameters), else `$n` (PostgreSQL).
+fn insert_sql(rows: usize, positional: bool) -> String {
     let mut sql = String::with_capacity(200 + rows * COLUMNS * 6);
     sql.push_str(
         "INSERT INTO trace_events (tenant, seq, at_ms, class, kind, event, prev, hash, \
@@ -188,8 +189,12 @@ fn insert_sql(rows: usize) -> String {
             if c > 0 {
                 sql.push(',');
             }
-            sql.push('$');
-            sql.push_str(&(i * COLUMNS + c + 1).to_string());
+            if positional {
+                sql.push('?');
+            } else {
+                sql.push('$');
+                sql.push_str(&(i * COLUMNS + c + 1).to_string());
+            }
         }
         sql.push(')');
     }
@@ -231,16 +236,20 @@ pub fn chain_events(chain: &mut Chain, events: &[NewEvent]) -> Result<Vec<Chaine
         .collect()
 }
 
-/// Inserts chained events (multi-row statements of `chunk` rows).
+/// Inserts chained events (multi-row statements, sized for the backend).
 async fn insert_chained(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     tenant: &str,
     events: &[NewEvent],
     rows: &[Chained],
-    chunk: usize,
+    backend: Backend,
 ) -> Result<(), StoreError> {
+    let (chunk, positional) = match backend {
+        Backend::Postgres => (PG_INSERT_CHUNK, false),
+        Backend::Sqlite => (SQLITE_INSERT_CHUNK, true),
+    };
     for (chunk, chunk_events) in rows.chunks(chunk).zip(events.chunks(chunk)) {
-        let sql = insert_sql(chunk.len());
+        let sql = insert_sql(chunk.len(), positional);
         let mut q = sqlx::query(&sql);
         for (c, e) in chunk.iter().zip(chunk_events) {
             let ix = &e.index;
@@ -271,10 +280,10 @@ pub(super) async fn write_events(
     tenant: &str,
     chain: &mut Chain,
     events: &[NewEvent],
-    chunk: usize,
+    backend: Backend,
 ) -> Result<Vec<Appended>, StoreError> {
     let rows = chain_events(chain, events)?;
-    insert_chained(tx, tenant, events, &rows, chunk).await?;
+    insert_chained(tx, tenant, events, &rows, backend).await?;
     Ok(rows.into_iter().map(|c| c.appended).collect())
 }
 
@@ -307,14 +316,6 @@ impl Store {
             .map(|(appended, _)| appended)
     }
 
-    /// Rows per insert statement on this backend.
-    pub(super) fn insert_chunk(&self) -> usize {
-        match self.backend {
-            Backend::Postgres => PG_INSERT_CHUNK,
-            Backend::Sqlite => SQLITE_INSERT_CHUNK,
-        }
-    }
-
     /// [`Store::trace_append`], also returning the chain after the batch.
     pub async fn trace_append_locked(
         &self,
@@ -323,8 +324,7 @@ impl Store {
     ) -> Result<(Vec<Appended>, Chain), StoreError> {
         let mut tx = self.pool.begin().await?;
         let mut chain = self.lock_head(&mut tx, tenant).await?;
-        let appended =
-            write_events(&mut tx, tenant, &mut chain, events, self.insert_chunk()).await?;
+        let appended = write_events(&mut tx, tenant, &mut chain, events, self.backend).await?;
         save_head(&mut tx, tenant, &chain).await?;
         tx.commit().await?;
         Ok((appended, chain))
@@ -360,7 +360,7 @@ impl Store {
             tx.rollback().await?;
             return Ok(false);
         }
-        insert_chained(&mut tx, tenant, events, rows, self.insert_chunk()).await?;
+        insert_chained(&mut tx, tenant, events, rows, self.backend).await?;
         tx.commit().await?;
         Ok(true)
     }
