@@ -326,3 +326,15 @@ fn long_exports_verify_across_chunks_and_threads_and_name_the_right_line() {
         "{r:?}"
     );
 }
+
+#[test]
+fn hashes_parse_from_hex_in_either_case_and_bad_ones_are_named() {
+    let h = link(&genesis("acme"), b"x");
+    let text = hex::encode(h);
+    assert_eq!(parse_hash(&text).unwrap(), h);
+    assert_eq!(parse_hash(&text.to_uppercase()).unwrap(), h);
+    for bad in [&text[..62], "zz", &format!("{}g", &text[..63]), ""] {
+        let e = parse_hash(bad).unwrap_err();
+        assert!(e.to_string().contains(&format!("`{bad}`")), "{e}");
+    }
+}
