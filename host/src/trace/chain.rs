@@ -101,22 +101,36 @@ pub fn link(prev: &Hash, event_bytes: &[u8]) -> Hash {
 /// Parses 64 hex digits (either case). Verification parses two per event,
 /// so this decodes in place rather than through an allocating decoder.
 pub fn parse_hash(hex_text: &str) -> Result<Hash, TraceError> {
-    fn nibble(c: u8) -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            b'A'..=b'F' => Some(c - b'A' + 10),
-            _ => None,
+    /// Value of each hex digit; 0xff for any other byte.
+    const NIBBLE: [u8; 256] = {
+        let mut t = [0xffu8; 256];
+        let mut i = 0;
+        while i < 10 {
+            t[b'0' as usize + i] = i as u8;
+            i += 1;
         }
-    }
-    let bad = || TraceError::BadHash(hex_text.to_owned());
+        let mut i = 0;
+        while i < 6 {
+            t[b'a' as usize + i] = 10 + i as u8;
+            t[b'A' as usize + i] = 10 + i as u8;
+            i += 1;
+        }
+        t
+    };
     let b = hex_text.as_bytes();
     if b.len() != 64 {
-        return Err(bad());
+        return Err(TraceError::BadHash(hex_text.to_owned()));
     }
     let mut out = [0u8; 32];
+    let mut invalid = 0u8;
     for (o, pair) in out.iter_mut().zip(b.chunks_exact(2)) {
-        *o = (nibble(pair[0]).ok_or_else(bad)? << 4) | nibble(pair[1]).ok_or_else(bad)?;
+        let (hi, lo) = (NIBBLE[pair[0] as usize], NIBBLE[pair[1] as usize]);
+        invalid |= hi | lo;
+        *o = (hi << 4) | (lo & 0x0f);
+    }
+    // Valid digits are below 16; one 0xff anywhere sets the high bits.
+    if invalid & 0xf0 != 0 {
+        return Err(TraceError::BadHash(hex_text.to_owned()));
     }
     Ok(out)
 }

@@ -34,8 +34,8 @@ enum Prepared<'a> {
     Malformed(String),
     Event {
         head: EventHead<'a>,
-        prev: &'a str,
-        hash: &'a str,
+        prev: Option<Hash>,
+        hash: Option<Hash>,
         computed: Option<Hash>,
         pruning: Option<Result<PruningEvent, String>>,
     },
@@ -68,11 +68,12 @@ fn prepare(line: &str) -> Prepared<'_> {
                 serde_json::from_str::<PruningEvent>(text)
                     .map_err(|e| format!("pruning event: {e}"))
             });
+            let prev = parse_hash(rec.prev).ok();
             Prepared::Event {
-                computed: parse_hash(rec.prev).ok().map(|p| link(&p, text.as_bytes())),
+                computed: prev.map(|p| link(&p, text.as_bytes())),
                 head,
-                prev: rec.prev,
-                hash: rec.hash,
+                prev,
+                hash: parse_hash(rec.hash).ok(),
                 pruning,
             }
         }

@@ -326,19 +326,21 @@ impl Verifier {
         hash: &str,
         event_bytes: &[u8],
     ) -> Result<(), Fault> {
-        let computed = parse_hash(prev).ok().map(|p| link(&p, event_bytes));
-        self.push_hashed(tenant, seq, prev, hash, computed)
+        let prev = parse_hash(prev).ok();
+        let computed = prev.map(|p| link(&p, event_bytes));
+        self.push_hashed(tenant, seq, prev, parse_hash(hash).ok(), computed)
     }
 
-    /// [`Verifier::push_parts`] with the link already computed as
-    /// `SHA-256(prev || event bytes)` (`None` when `prev` is not a hash):
-    /// hashing can then run on other threads while the order is checked here.
+    /// [`Verifier::push_parts`] with the hashes already parsed (`None`:
+    /// not a hash) and the link already computed as `SHA-256(prev || event
+    /// bytes)`: parsing and hashing can then run on other threads while the
+    /// order is checked here.
     pub fn push_hashed(
         &mut self,
         tenant: &str,
         seq: u64,
-        prev: &str,
-        hash: &str,
+        prev: Option<Hash>,
+        hash: Option<Hash>,
         computed: Option<Hash>,
     ) -> Result<(), Fault> {
         let expected = self.last_seq + 1;
@@ -357,13 +359,13 @@ impl Verifier {
         if seq < expected {
             return Err(Fault::OutOfOrder { seq, expected });
         }
-        let Some(computed) = computed.filter(|_| parse_hash(prev).ok() == Some(self.head)) else {
+        let Some(computed) = computed.filter(|_| prev == Some(self.head)) else {
             return Err(Fault::BrokenLink {
                 seq,
                 prev: self.last_seq,
             });
         };
-        if parse_hash(hash).ok() != Some(computed) {
+        if hash != Some(computed) {
             return Err(Fault::Changed { seq });
         }
         self.held_to_checkpoints(seq, &computed)?;
