@@ -46,43 +46,74 @@ enum Prepared<'a> {
     },
 }
 
+/// Splits a line written exactly as [`super::Record::to_line`] writes it,
+/// `{"prev":"<64>","hash":"<64>","event":<event>}`, without scanning the
+/// event; any other shape takes the general path.
+fn split_exact(line: &str) -> Option<(&str, &str, &str)> {
+    const PREV: &str = "{\"prev\":\"";
+    const HASH: &str = "\",\"hash\":\"";
+    const EVENT: &str = "\",\"event\":";
+    let (p, h, e) = (
+        PREV.len(),
+        PREV.len() + 64 + HASH.len(),
+        PREV.len() + 128 + HASH.len() + EVENT.len(),
+    );
+    if line.len() <= e + 1
+        || !line.is_char_boundary(e)
+        || !line.starts_with(PREV)
+        || line.get(p + 64..h)? != HASH
+        || line.get(h + 64..e)? != EVENT
+        || !line.ends_with('}')
+    {
+        return None;
+    }
+    Some((
+        line.get(p..p + 64)?,
+        line.get(h..h + 64)?,
+        line.get(e..line.len() - 1)?,
+    ))
+}
+
 fn prepare(line: &str) -> Prepared<'_> {
     let line = line.trim_end_matches(['\n', '\r']);
     if line.trim().is_empty() {
         return Prepared::Blank;
+    }
+    // The event is hashed as the exact bytes of the line (exports carry
+    // canonical bytes); only its head is parsed out of it, in one scan.
+    if let Some((prev, hash, text)) = split_exact(line) {
+        return prepare_event(prev, hash, text);
     }
     let rec = match serde_json::from_str::<RawRecord>(line) {
         Ok(r) => r,
         Err(e) => return Prepared::Malformed(e.to_string()),
     };
     match (rec.event, rec.pruned) {
-        (Some(event), None) => {
-            // The event is hashed as the exact bytes of the line (exports
-            // carry canonical bytes); only its head is parsed out of it.
-            let text = event.get();
-            let head: EventHead = match serde_json::from_str(text) {
-                Ok(h) => h,
-                Err(e) => return Prepared::Malformed(e.to_string()),
-            };
-            let pruning = (head.kind.as_deref() == Some(PRUNING_KIND)).then(|| {
-                serde_json::from_str::<PruningEvent>(text)
-                    .map_err(|e| format!("pruning event: {e}"))
-            });
-            let prev = parse_hash(rec.prev).ok();
-            Prepared::Event {
-                computed: prev.map(|p| link(&p, text.as_bytes())),
-                head,
-                prev,
-                hash: parse_hash(rec.hash).ok(),
-                pruning,
-            }
-        }
+        (Some(event), None) => prepare_event(rec.prev, rec.hash, event.get()),
         (None, Some(tombstone)) => Prepared::Tombstone {
             prev: rec.prev,
             hash: rec.hash,
             tombstone,
         },
         _ => Prepared::Malformed("a record holds exactly one of `event` and `pruned`".to_owned()),
+    }
+}
+
+fn prepare_event<'a>(prev_hex: &'a str, hash_hex: &'a str, text: &'a str) -> Prepared<'a> {
+    let head: EventHead = match serde_json::from_str(text) {
+        Ok(h) => h,
+        Err(e) => return Prepared::Malformed(e.to_string()),
+    };
+    let pruning = (head.kind.as_deref() == Some(PRUNING_KIND)).then(|| {
+        serde_json::from_str::<PruningEvent>(text).map_err(|e| format!("pruning event: {e}"))
+    });
+    let prev = parse_hash(prev_hex).ok();
+    Prepared::Event {
+        computed: prev.map(|p| link(&p, text.as_bytes())),
+        head,
+        prev,
+        hash: parse_hash(hash_hex).ok(),
+        pruning,
     }
 }
 

@@ -338,3 +338,29 @@ fn hashes_parse_from_hex_in_either_case_and_bad_ones_are_named() {
         assert!(e.to_string().contains(&format!("`{bad}`")), "{e}");
     }
 }
+
+#[test]
+fn records_written_another_way_take_the_general_path_with_the_same_verdict() {
+    let l = log(3);
+    // Members reordered and spaced: not the exact export shape, same record.
+    let mut text = String::new();
+    for r in &l {
+        let line = r.to_line().unwrap();
+        let event = &line[line.find("\"event\":").unwrap() + 8..line.len() - 1];
+        text.push_str(&format!(
+            "{{ \"hash\": \"{}\", \"event\": {event}, \"prev\": \"{}\" }}\n",
+            r.hash, r.prev
+        ));
+    }
+    let r = verify_ndjson(text.as_bytes(), "acme", None);
+    assert!(r.ok(), "{r:?}");
+    assert_eq!(r.last_seq, 3);
+    // The exact shape with something after the event is not a record.
+    let mut bad = ndjson(&l);
+    bad = bad.replacen("}}\n", "} 1}\n", 1);
+    let r = verify_ndjson(bad.as_bytes(), "acme", None);
+    assert!(
+        matches!(r.fault, Some(Fault::Malformed { line: 1, .. })),
+        "{r:?}"
+    );
+}
