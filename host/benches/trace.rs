@@ -13,20 +13,44 @@ use warden_host::server::store::{NewEvent, Store};
 use warden_host::trace::{Chain, EventClass, verify_ndjson};
 
 fn export(n: u64) -> String {
+    export_with(n, false)
+}
+
+/// `full`: bodies shaped like the server's decision events (findings,
+/// serving reasons, layers, configuration digest), about 1.5 KiB each.
+fn export_with(n: u64, full: bool) -> String {
     let mut c = Chain::new("acme");
     let mut out = String::new();
     for i in 1..=n {
         // A decision-sized body: request summary, verdict, pack versions.
+        let mut body = json!({"decision_id": format!("01a21fb0-ef4d-7631-8ae7-{i:012}"), "verdict": "escalate",
+                       "request": {"id": format!("req-{i}"), "agent": "billing-bot", "tool": "payments.pay_invoice",
+                                   "amount": {"minor_units": 450000, "currency": "EUR"}},
+                       "packs": [{"pack": "treasury", "version": "1.0.0"}, {"pack": "pii-strict", "version": "1.0.0"}],
+                       "routes": ["finance"]});
+        if full {
+            body["findings"] = json!([
+                {"pack": "treasury", "rule": "large-payment", "verdict": "escalate",
+                 "message": "payment of 4500.00 EUR exceeds the 1000.00 EUR approval threshold",
+                 "route": "finance", "evidence": {"amount": 450000, "threshold": 100000}},
+                {"pack": "pii-strict", "rule": "no-card-numbers", "verdict": "allow",
+                 "message": "no card numbers in arguments", "route": null, "evidence": {}}]);
+            body["serving"] = json!([
+                {"pack": "treasury", "version": "1.0.0", "digest": format!("sha256:{}", "ab".repeat(32)),
+                 "source": "fleet", "reason": "current fleet version"},
+                {"pack": "pii-strict", "version": "1.0.0", "digest": format!("sha256:{}", "cd".repeat(32)),
+                 "source": "fleet", "reason": "current fleet version"}]);
+            body["layers"] = json!(["defaults", "fleet", "tenant"]);
+            body["config"] = json!(format!("sha256:{}", "ef".repeat(32)));
+            body["reason"] =
+                json!("payment of 4500.00 EUR exceeds the 1000.00 EUR approval threshold");
+        }
         let r = c
             .append(
                 1_700_000_000_000 + i as i64,
                 EventClass::Financial,
                 "decision",
-                json!({"decision_id": format!("01a21fb0-ef4d-7631-8ae7-{i:012}"), "verdict": "escalate",
-                       "request": {"id": format!("req-{i}"), "agent": "billing-bot", "tool": "payments.pay_invoice",
-                                   "amount": {"minor_units": 450000, "currency": "EUR"}},
-                       "packs": [{"pack": "treasury", "version": "1.0.0"}, {"pack": "pii-strict", "version": "1.0.0"}],
-                       "routes": ["finance"]}),
+                body,
             )
             .unwrap();
         out.push_str(&r.to_line().unwrap());
@@ -44,6 +68,13 @@ fn verify(c: &mut Criterion) {
     g.bench_function("verify-ndjson/20k-decisions", |b| {
         b.iter(|| {
             let r = verify_ndjson(text.as_bytes(), "acme", None);
+            assert!(r.ok());
+        })
+    });
+    let full = export_with(n, true);
+    g.bench_function("verify-ndjson/20k-full-decision-events", |b| {
+        b.iter(|| {
+            let r = verify_ndjson(full.as_bytes(), "acme", None);
             assert!(r.ok());
         })
     });
