@@ -28,19 +28,14 @@ pub async fn prune_now(st: &AppState, tenant: &str) -> Result<Option<PruneOutcom
         return Ok(None);
     };
     let now = now_ms();
-    let cutoffs: BTreeMap<EventClass, i64> = [
-        EventClass::Financial,
-        EventClass::ReadOnly,
-        EventClass::Action,
-        EventClass::Admin,
-    ]
-    .into_iter()
-    .filter_map(|c| {
-        retention
-            .days(c)
-            .map(|d| (c, now.saturating_sub(i64::from(d).saturating_mul(DAY_MS))))
-    })
-    .collect();
+    let cutoffs: BTreeMap<EventClass, i64> = EventClass::ALL
+        .into_iter()
+        .filter_map(|c| {
+            retention
+                .days(c)
+                .map(|d| (c, now.saturating_sub(i64::from(d).saturating_mul(DAY_MS))))
+        })
+        .collect();
     if cutoffs.is_empty() || st.store().trace_head(tenant).await?.is_none() {
         return Ok(None);
     }

@@ -45,18 +45,13 @@ impl Retention {
     /// `class=days,...` for the classes that have a period: names the policy
     /// in pruning events and reports.
     pub fn describe(&self) -> String {
-        let parts: Vec<String> = [
-            EventClass::Financial,
-            EventClass::ReadOnly,
-            EventClass::Action,
-            EventClass::Admin,
-        ]
-        .into_iter()
-        .filter_map(|c| {
-            self.days(c)
-                .map(|d| format!("{}={d}d", super::store::class_key(c)))
-        })
-        .collect();
+        let parts: Vec<String> = EventClass::ALL
+            .into_iter()
+            .filter_map(|c| {
+                self.days(c)
+                    .map(|d| format!("{}={d}d", super::store::class_key(c)))
+            })
+            .collect();
         parts.join(",")
     }
 }

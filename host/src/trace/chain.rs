@@ -26,6 +26,16 @@ pub enum EventClass {
     Admin,
 }
 
+impl EventClass {
+    /// Every class, in retention-policy order.
+    pub const ALL: [EventClass; 4] = [
+        EventClass::Financial,
+        EventClass::ReadOnly,
+        EventClass::Action,
+        EventClass::Admin,
+    ];
+}
+
 /// One event of a tenant's log. Its canonical bytes are what the chain covers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -173,14 +173,8 @@ pub fn verify_ndjson_held(
     key: Option<&VerifyingKey>,
 ) -> Report {
     let mut v = Verifier::new(tenant);
-    for cp in checkpoints {
-        let held = match key {
-            Some(k) => v.expect(cp, k),
-            None => Err(Fault::BadSignature),
-        };
-        if let Err(f) = held {
-            return v.finish(Some(f));
-        }
+    if let Err(f) = v.expect_all(checkpoints, key) {
+        return v.finish(Some(f));
     }
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())

@@ -233,6 +233,19 @@ impl Verifier {
         Ok(())
     }
 
+    /// [`Verifier::expect`] for each checkpoint, all signed by `key`; with
+    /// checkpoints but no key, `bad-signature`.
+    pub fn expect_all(
+        &mut self,
+        checkpoints: &[SignedCheckpoint],
+        key: Option<&VerifyingKey>,
+    ) -> Result<(), Fault> {
+        for cp in checkpoints {
+            self.expect(cp, key.ok_or(Fault::BadSignature)?)?;
+        }
+        Ok(())
+    }
+
     /// Checks the next record and advances.
     pub fn push(&mut self, rec: &Record) -> Result<(), Fault> {
         let e = &rec.event;

@@ -477,14 +477,8 @@ impl Store {
         key: Option<&VerifyingKey>,
     ) -> Result<Report, StoreError> {
         let mut v = Verifier::new(tenant);
-        for cp in checkpoints {
-            let held = match key {
-                Some(k) => v.expect(cp, k),
-                None => Err(Fault::BadSignature),
-            };
-            if let Err(f) = held {
-                return Ok(v.finish(Some(f)));
-            }
+        if let Err(f) = v.expect_all(checkpoints, key) {
+            return Ok(v.finish(Some(f)));
         }
         let mut after = 0;
         loop {
