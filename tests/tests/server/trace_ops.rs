@@ -559,3 +559,43 @@ both!(
         assert_eq!(v.json["fault"]["seq"], head_seq);
     }
 );
+
+both!(
+    a_sink_that_is_down_does_not_stop_checkpoints,
+    |app: App| async move {
+        app.tenant_with("acme", &["treasury"], json!({"default_effect": "allow"}))
+            .await;
+        // A port nothing listens on (bound, then released).
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let r = settings(
+            &app,
+            "acme",
+            json!({"trace": {"anchors": [
+                {"type": "webhook", "url": format!("http://127.0.0.1:{port}/down")},
+                {"type": "file", "path": "acme.ndjson"}]}}),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
+        let op = app.token("acme", &[Role::Operator]);
+        let r = app
+            .post("/v1/tenants/acme/trace/checkpoint", &op, &json!({}))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
+        let stored = app
+            .state
+            .store()
+            .trace_checkpoint_latest("acme")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(serde_json::to_value(&stored).unwrap(), r.json);
+        // The other sink still got it.
+        let text = std::fs::read_to_string(app._data.path().join("anchors/acme.ndjson")).unwrap();
+        let anchored: SignedCheckpoint = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(anchored, stored);
+    }
+);
