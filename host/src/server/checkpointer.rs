@@ -38,8 +38,7 @@ pub async fn checkpoint_now(st: &AppState, tenant: &str) -> Result<SignedCheckpo
         .sign(&key)
         .map_err(ApiError::internal)?;
     if st.store().trace_checkpoint_put(&cp).await? {
-        let settings: TenantSettings = serde_json::from_str(&row.settings)
-            .map_err(|e| ApiError::internal(format!("stored settings are corrupt: {e}")))?;
+        let settings = TenantSettings::stored(&row)?;
         let anchors = settings.trace_or_default().anchors;
         if !anchors.is_empty() {
             for e in anchors::publish(st.anchor_dir(), &anchors, &cp).await {

@@ -22,8 +22,7 @@ const DAY_MS: i64 = 24 * 3600 * 1000;
 /// no retention policy, no log, or nothing has expired.
 pub async fn prune_now(st: &AppState, tenant: &str) -> Result<Option<PruneOutcome>, ApiError> {
     let row = st.tenant_row(tenant).await?;
-    let settings: TenantSettings = serde_json::from_str(&row.settings)
-        .map_err(|e| ApiError::internal(format!("stored settings are corrupt: {e}")))?;
+    let settings = TenantSettings::stored(&row)?;
     let Some(retention) = settings.retention else {
         return Ok(None);
     };

@@ -231,8 +231,7 @@ impl AppState {
             Some(c) => self.record_config(tenant, c).await?,
             None => String::new(),
         };
-        let settings: TenantSettings = serde_json::from_str(&row.settings)
-            .map_err(|e| ApiError::internal(format!("stored settings are corrupt: {e}")))?;
+        let settings = TenantSettings::stored(&row)?;
         let secret = self
             .master_key()
             .open(tenant, &row.secret_key)

@@ -57,6 +57,12 @@ impl TenantSettings {
         Ok(())
     }
 
+    /// A tenant's stored settings document.
+    pub fn stored(row: &TenantRow) -> Result<TenantSettings, ApiError> {
+        serde_json::from_str(&row.settings)
+            .map_err(|e| ApiError::internal(format!("stored settings are corrupt: {e}")))
+    }
+
     /// The trace settings, defaults where unset.
     pub fn trace_or_default(&self) -> TraceSettings {
         self.trace.clone().unwrap_or_default()
@@ -120,8 +126,7 @@ fn view(t: &TenantRow) -> Result<TenantView, ApiError> {
         disabled: t.disabled,
         public_key: B64.encode(&t.public_key),
         composition_version: t.composition_version,
-        settings: serde_json::from_str(&t.settings)
-            .map_err(|e| ApiError::internal(format!("stored settings are corrupt: {e}")))?,
+        settings: TenantSettings::stored(t)?,
         created_at: rfc3339(t.created_ms),
         updated_at: rfc3339(t.updated_ms),
     })

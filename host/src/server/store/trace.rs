@@ -145,7 +145,11 @@ pub fn parse_class(s: &str) -> Option<EventClass> {
     }
 }
 
-/// Reads a row selected as `seq, at_ms, class, kind, event, prev, hash, pruned`.
+/// `SELECT` of the columns [`stored_row`] reads, from `trace_events`.
+pub(super) const SELECT_ROW: &str =
+    "SELECT seq, at_ms, class, kind, event, prev, hash, pruned FROM trace_events";
+
+/// Reads a row selected by [`SELECT_ROW`].
 pub fn stored_row(r: &sqlx::any::AnyRow) -> Result<StoredRow, StoreError> {
     let class: String = r.try_get(2)?;
     Ok(StoredRow {
@@ -450,10 +454,9 @@ impl Store {
         after_seq: u64,
         limit: i64,
     ) -> Result<Vec<StoredRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT seq, at_ms, class, kind, event, prev, hash, pruned FROM trace_events \
-             WHERE tenant = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-        )
+        let rows = sqlx::query(&format!(
+            "{SELECT_ROW} WHERE tenant = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+        ))
         .bind(tenant)
         .bind(i64::try_from(after_seq).unwrap_or(i64::MAX))
         .bind(limit)

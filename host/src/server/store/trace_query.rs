@@ -3,7 +3,7 @@
 //! kind, class) becomes one portable `$n` query over the query columns,
 //! paged by sequence number. Every value is a bound parameter.
 
-use super::trace::{StoredRow, parse_class, stored_row};
+use super::trace::{SELECT_ROW, StoredRow, parse_class, stored_row};
 use super::{Store, StoreError};
 use sqlx::Row;
 
@@ -260,10 +260,7 @@ fn seq_arg(n: u64) -> Arg {
 /// `SELECT ... WHERE tenant = $1 AND seq > $2 AND <filters> ORDER BY seq LIMIT $n`
 /// and its arguments, in order.
 fn select(tenant: &str, f: &TraceFilter, after_seq: u64, limit: i64) -> (String, Vec<Arg>) {
-    let mut sql = String::from(
-        "SELECT seq, at_ms, class, kind, event, prev, hash, pruned FROM trace_events \
-         WHERE tenant = $1 AND seq > $2",
-    );
+    let mut sql = format!("{SELECT_ROW} WHERE tenant = $1 AND seq > $2");
     let mut args = vec![Arg::Text(tenant.to_owned()), seq_arg(after_seq)];
     let mut cond = |sql_cond: &str, arg: Arg| {
         args.push(arg);

@@ -1,10 +1,8 @@
 //! Reading recorded decisions back for replay and what-if: one event by its
 //! decision id or sequence number, and decision events by range.
 
-use super::trace::{StoredRow, stored_row};
+use super::trace::{SELECT_ROW as ROW, StoredRow, stored_row};
 use super::{Store, StoreError};
-
-const ROW: &str = "SELECT seq, at_ms, class, kind, event, prev, hash, pruned FROM trace_events";
 
 fn seq_param(seq: u64) -> i64 {
     i64::try_from(seq).unwrap_or(i64::MAX)
