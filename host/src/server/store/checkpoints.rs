@@ -89,10 +89,12 @@ impl Store {
 
     /// Every log whose head moved past its latest checkpoint.
     pub async fn trace_logs_behind(&self) -> Result<Vec<LogStatus>, StoreError> {
+        // Each log's latest checkpoint by a seek on the (tenant, seq) key,
+        // rather than grouping every checkpoint ever made on each pass.
         let rows = sqlx::query(
             "SELECT h.tenant, h.seq, COALESCE(c.seq, 0), COALESCE(c.at_ms, 0) FROM trace_heads h \
-             LEFT JOIN (SELECT tenant, MAX(seq) AS seq, MAX(at_ms) AS at_ms \
-                        FROM trace_checkpoints GROUP BY tenant) c ON c.tenant = h.tenant \
+             LEFT JOIN trace_checkpoints c ON c.tenant = h.tenant AND c.seq = \
+                 (SELECT MAX(seq) FROM trace_checkpoints m WHERE m.tenant = h.tenant) \
              WHERE h.seq > COALESCE(c.seq, 0)",
         )
         .fetch_all(&self.pool)
