@@ -142,5 +142,61 @@ fn append(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, verify, append);
+/// A decision event's shape: fields in declaration order (not key order),
+/// the request and findings nested, as `events::DecisionEvent` has them.
+#[derive(serde::Serialize)]
+struct DecisionLike {
+    decision_id: String,
+    request: serde_json::Value,
+    verdict: &'static str,
+    routes: Vec<&'static str>,
+    reason: &'static str,
+    basis: &'static str,
+    findings: serde_json::Value,
+    packs: serde_json::Value,
+    layers: Vec<&'static str>,
+    config: String,
+}
+
+/// Canonical encoding of one decision event: warden's encoder against
+/// `serde_json_canonicalizer`, the crate it replaced.
+fn encode(c: &mut Criterion) {
+    let event = DecisionLike {
+        decision_id: "01a21fb0-ef4d-7631-8ae7-000000000001".into(),
+        request: json!({"id": "bench-1", "tenant": "demo",
+            "principal": {"agent": "billing-bot", "on_behalf_of": "alice", "roles": ["finance"]},
+            "action": {"tool": "payments.pay_invoice", "safety_class": "financial",
+                "amount": {"minor_units": 450000, "currency": "EUR"},
+                "counterparty": "ACME GmbH", "args": {"invoice": "INV-8"}}}),
+        verdict: "escalate",
+        routes: vec!["finance"],
+        reason: "payment of 4500.00 EUR exceeds the 1000.00 EUR approval threshold",
+        basis: "findings",
+        findings: json!([{"pack": "treasury", "version": "1.0.0",
+            "digest": format!("sha256:{}", "ab".repeat(32)), "rule": "amount-limit",
+            "verdict": "escalate", "reason": "payment of 4500.00 EUR exceeds the limit",
+            "route": "finance"}]),
+        packs: json!([
+            {"pack": "treasury", "version": "1.0.0", "digest": format!("sha256:{}", "ab".repeat(32)), "status": "ok"},
+            {"pack": "pii-strict", "version": "1.0.0", "digest": format!("sha256:{}", "cd".repeat(32)), "status": "ok"},
+            {"pack": "external-tools-untrusted", "version": "1.0.0", "digest": format!("sha256:{}", "ef".repeat(32)), "status": "ok"}]),
+        layers: vec!["defaults", "fleet", "tenant"],
+        config: format!("sha256:{}", "01".repeat(32)),
+    };
+    assert_eq!(
+        warden_host::trace::canonical("event", &event).unwrap(),
+        serde_json_canonicalizer::to_vec(&event).unwrap()
+    );
+    let mut g = c.benchmark_group("trace-encode");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("decision-event/warden", |b| {
+        b.iter(|| warden_host::trace::canonical("event", &event).unwrap())
+    });
+    g.bench_function("decision-event/serde_json_canonicalizer", |b| {
+        b.iter(|| serde_json_canonicalizer::to_vec(&event).unwrap())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, verify, append, encode);
 criterion_main!(benches);

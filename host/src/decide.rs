@@ -76,7 +76,14 @@ pub struct PackRun {
     /// Whether a pooled instance was reused.
     pub reused_instance: bool,
     /// The effective settings of each rule and the layer that set them.
+    /// Left out of serialized output when empty (a server answering without
+    /// settings; see `explain` on `POST /v1/tenants/{t}/evaluate`).
+    #[serde(default, skip_serializing_if = "no_settings")]
     pub settings: Arc<Vec<EffectiveRule>>,
+}
+
+fn no_settings(s: &Arc<Vec<EffectiveRule>>) -> bool {
+    s.is_empty()
 }
 
 /// Why the decision is what it is.

@@ -1,7 +1,8 @@
 //! What the control plane writes to the trace log: decision events (the
 //! request as stored after masking, the decision and its findings, the
 //! packs that ran, the configuration digest), configuration events (the
-//! effective composition a digest names, so replay can rebuild it), and
+//! effective composition a digest names and which version serves each pack
+//! and why, so replay can rebuild it), and
 //! admin events (packs, compositions, tenants, rollouts, pruning).
 //!
 //! Fleet-wide changes (fleet pack uploads, the fleet layer, rollout steps)
@@ -71,7 +72,10 @@ pub struct DecisionEvent<'a> {
     pub layers: Cow<'a, [String]>,
     /// Digest of the effective configuration (a `configuration` event).
     pub config: Cow<'a, str>,
-    /// Which version served each pack, and why.
+    /// Which version served each pack, and why: in events written before
+    /// 2026-11-28 only; since then the configuration holds it (it is the same
+    /// for every decision under one configuration).
+    #[serde(default, skip_serializing_if = "<[Served]>::is_empty")]
     pub serving: Cow<'a, [Served]>,
     /// Whether masking changed the stored request.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -120,7 +124,6 @@ pub fn decision_event(
     stored: &Request,
     decision: &Decision,
     config: &str,
-    serving: &[Served],
 ) -> Result<NewEvent, StoreError> {
     let ex = &decision.explanation;
     let packs: Vec<PackUsed> = ex
@@ -155,7 +158,7 @@ pub fn decision_event(
         packs,
         layers: Cow::Borrowed(&ex.layers),
         config: Cow::Borrowed(config),
-        serving: Cow::Borrowed(serving),
+        serving: Cow::Borrowed(&[]),
         masked: !std::ptr::eq(original, stored),
     };
     Ok(new_event(class_of(original), kind::DECISION, &body)?.with_index(index))
@@ -183,6 +186,11 @@ pub struct Config {
     pub packs: Vec<ConfigPack>,
     /// Default effect, isolation and override layers.
     pub spec: CompositionSpec,
+    /// Which version serves each pack, and why (rollouts, requirements).
+    /// Absent from configurations recorded before 2026-11-28, whose
+    /// decision events carry it instead.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub serving: Vec<Served>,
 }
 
 impl Config {

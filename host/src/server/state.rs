@@ -341,6 +341,7 @@ impl AppState {
                 })
                 .collect(),
             spec: res.spec.clone(),
+            serving: res.packs.iter().map(|(_, s)| s.clone()).collect(),
         };
         let mut packs = Vec::with_capacity(res.packs.len());
         for (row, _) in &res.packs {

@@ -84,7 +84,7 @@ impl Record {
 
 /// RFC 8785 canonical JSON of a value.
 pub fn canonical<T: Serialize>(what: &'static str, value: &T) -> Result<Vec<u8>, TraceError> {
-    serde_json_canonicalizer::to_vec(value).map_err(|e| TraceError::Canonical {
+    super::jcs::to_vec(value).map_err(|e| TraceError::Canonical {
         what,
         message: e.to_string(),
     })

@@ -5,6 +5,7 @@
 
 mod chain;
 mod checkpoint;
+mod jcs;
 mod ndjson;
 mod pruning;
 mod verify;

@@ -141,7 +141,7 @@ both!(
         assert_eq!(r.json["version"], 1);
         let r = app
             .post(
-                "/v1/tenants/acme/evaluate",
+                "/v1/tenants/acme/evaluate?explain=full",
                 &runtime,
                 &payment("acme", "r2", 5_000),
             )

@@ -61,6 +61,66 @@ both!(
 );
 
 both!(
+    responses_name_their_configuration_and_carry_settings_on_request,
+    |app: App| async move {
+        app.tenant_with("acme", &["treasury"], json!({"default_effect": "allow"}))
+            .await;
+        let rt = app.token("acme", &[Role::Runtime]);
+        let body = payment("acme", "r1", 1_000);
+        // By default: each pack's run without its rules' settings (the same
+        // for every decision under one configuration), and that configuration's digest.
+        let r = app.post("/v1/tenants/acme/evaluate", &rt, &body).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
+        let pack = &r.json["explanation"]["packs"][0];
+        assert_eq!(pack["pack"], "treasury");
+        assert_eq!(pack["status"], "ok");
+        assert!(pack.get("settings").is_none(), "{pack}");
+        let digest = r.json["configuration"].as_str().unwrap().to_owned();
+        assert!(digest.starts_with("sha256:"), "{digest}");
+        // The digest names the configuration event recorded before the decision.
+        let auditor = app.token("acme", &[Role::Auditor]);
+        let configs = app
+            .get("/v1/tenants/acme/trace/events?kind=configuration", &auditor)
+            .await;
+        let items = configs.json["items"].as_array().unwrap();
+        assert!(
+            items.iter().any(|e| e["body"]["digest"] == digest.as_str()),
+            "{:?}",
+            configs.json
+        );
+        // `explain=full` adds every rule's effective settings and their source.
+        for path in [
+            "/v1/tenants/acme/evaluate?explain=full",
+            "/v1/tenants/acme/evaluate/batch?explain=full",
+        ] {
+            let r = if path.ends_with("batch?explain=full") {
+                let r = app
+                    .post(path, &rt, &json!({"requests": [body.clone()]}))
+                    .await;
+                r.json["results"][0].clone()
+            } else {
+                app.post(path, &rt, &body).await.json
+            };
+            let settings = r["explanation"]["packs"][0]["settings"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{path}: {r}"));
+            let limit = settings
+                .iter()
+                .find(|s| s["rule"] == "amount-limit")
+                .unwrap();
+            assert_eq!(limit["enabled"], true);
+            assert_eq!(limit["param_sources"]["max"], "defaults");
+            assert_eq!(r["configuration"], digest.as_str());
+        }
+        let r = app
+            .post("/v1/tenants/acme/evaluate?explain=everything", &rt, &body)
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.json);
+        assert!(r.detail().contains("explain"), "{}", r.detail());
+    }
+);
+
+both!(
     batches_keep_order_and_isolate_bad_items,
     |app: App| async move {
         app.tenant_with("acme", &["treasury"], json!({"default_effect": "allow"}))
@@ -189,12 +249,13 @@ both!(
             config["body"]["config"]["packs"][0]["digest"],
             first["body"]["packs"][0]["digest"]
         );
-        assert!(
-            first["body"]["serving"][0]["digest"]
-                .as_str()
-                .unwrap()
-                .starts_with("sha256:")
-        );
+        // Which version serves each pack, and why, is the configuration's;
+        // decisions do not repeat it.
+        assert!(first["body"].get("serving").is_none(), "{first}");
+        let serving = &config["body"]["config"]["serving"][0];
+        assert_eq!(serving["pack"], "treasury");
+        assert_eq!(serving["digest"], first["body"]["packs"][0]["digest"]);
+        assert!(serving["reason"].as_str().unwrap().contains("fleet"), "{serving}");
         let last: serde_json::Value = serde_json::from_str(&rows.last().unwrap().event).unwrap();
         assert_eq!(last["body"]["verdict"], "escalate");
         assert!(store.trace_verify("acme").await.unwrap().ok());

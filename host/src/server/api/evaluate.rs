@@ -1,8 +1,9 @@
 //! Decisions over HTTP: one request, or a batch.
 
+use crate::layers::EffectiveRule;
 use crate::server::auth::Role;
 use crate::server::events;
-use crate::server::extract::{ApiJson, Caller, parse_json};
+use crate::server::extract::{ApiJson, ApiQuery, Caller, parse_json};
 use crate::server::problem::{ApiError, Kind, Problem};
 use crate::server::resolve::Served;
 use crate::server::state::{AppState, TenantRuntime};
@@ -13,7 +14,7 @@ use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use utoipa::ToSchema;
 
 /// Most requests in one batch.
@@ -31,10 +32,41 @@ pub struct EvaluateResponse {
     /// Which version of each pack served, and why (rollouts, requirements).
     #[schema(value_type = Vec<Served>)]
     pub serving: Arc<Vec<Served>>,
+    /// Digest of the effective configuration the decision was made under
+    /// (the trace log's `configuration` event of that digest holds it).
+    #[schema(value_type = String)]
+    #[serde(default)]
+    pub configuration: Arc<str>,
     /// The decision's sequence number in the tenant's trace log (set once recorded).
     #[serde(default)]
     pub trace_seq: u64,
 }
+
+/// How much of the explanation a decision response carries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Explain {
+    /// Verdict, routes, reason, findings, each pack's run and the layers
+    /// applied, without each rule's effective settings (they are the same
+    /// for every decision under one configuration).
+    #[default]
+    Summary,
+    /// The summary and every rule's effective settings with the layer that set each.
+    Full,
+}
+
+/// `?explain=summary|full`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct EvaluateParams {
+    /// `summary` (the default) or `full`.
+    #[serde(default)]
+    #[param(value_type = Option<String>)]
+    pub explain: Explain,
+}
+
+/// Shared by every summary response in place of the settings.
+static NO_SETTINGS: LazyLock<Arc<Vec<EffectiveRule>>> = LazyLock::new(|| Arc::new(Vec::new()));
 
 fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
@@ -62,9 +94,10 @@ fn decide(
     rt: &TenantRuntime,
     composition: &Composition,
     req: &Request,
+    explain: Explain,
 ) -> EvaluateResponse {
     let decision_id = new_id();
-    let decision = composition.evaluate(req);
+    let mut decision = composition.evaluate(req);
     if let Some((shadow, rollouts)) = &rt.shadow {
         let other = shadow.evaluate(req);
         if other.verdict != decision.verdict {
@@ -80,10 +113,16 @@ fn decide(
             );
         }
     }
+    if explain == Explain::Summary {
+        for p in &mut decision.explanation.packs {
+            p.settings = Arc::clone(&NO_SETTINGS);
+        }
+    }
     EvaluateResponse {
         decision_id,
         decision,
         serving: Arc::clone(&rt.serving),
+        configuration: Arc::clone(&rt.config),
         trace_seq: 0,
     }
 }
@@ -98,7 +137,6 @@ fn event(rt: &TenantRuntime, req: &Request, r: &EvaluateResponse) -> Result<NewE
         &stored,
         &r.decision,
         &rt.config,
-        &r.serving,
     )?)
 }
 
@@ -205,7 +243,7 @@ fn parse_request(bytes: &[u8]) -> Result<Request, ApiError> {
 
 /// Decides one request: allow, deny or escalate, with the explanation.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/evaluate", tag = "decisions",
-    params(("tenant" = String, Path, description = "Tenant id")),
+    params(("tenant" = String, Path, description = "Tenant id"), EvaluateParams),
     request_body(content = Object, description = "A request (see the README's request schema)"),
     responses((status = 200, body = EvaluateResponse),
         (status = 409, body = Problem, description = "tenant disabled or without packs")),
@@ -214,6 +252,7 @@ pub async fn evaluate(
     State(st): State<AppState>,
     caller: Caller,
     Path(tenant): Path<String>,
+    ApiQuery(params): ApiQuery<EvaluateParams>,
     ApiJson(req): ApiJson<Request>,
 ) -> Result<Json<EvaluateResponse>, ApiError> {
     caller.tenant(&tenant, &[Role::Runtime])?;
@@ -221,7 +260,7 @@ pub async fn evaluate(
         .map_err(|e| ApiError::new(Kind::Unprocessable, e.to_string()))?;
     let rt = st.runtime(&tenant).await?;
     let composition = runtime_ready(&tenant, &rt)?;
-    let mut response = decide(&st, &tenant, &rt, composition, &req);
+    let mut response = decide(&st, &tenant, &rt, composition, &req, params.explain);
     record(&st, &tenant, &rt, vec![(&req, &mut response)]).await?;
     Ok(Json(response))
 }
@@ -258,13 +297,14 @@ pub struct BatchResponse {
 
 /// Decides many requests; a malformed one gets an error in its place.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/evaluate/batch", tag = "decisions",
-    params(("tenant" = String, Path, description = "Tenant id")),
+    params(("tenant" = String, Path, description = "Tenant id"), EvaluateParams),
     request_body = BatchRequest,
     responses((status = 200, body = BatchResponse)), security(("bearer" = [])))]
 pub async fn batch(
     State(st): State<AppState>,
     caller: Caller,
     Path(tenant): Path<String>,
+    ApiQuery(params): ApiQuery<EvaluateParams>,
     ApiJson(body): ApiJson<BatchRequest>,
 ) -> Result<Json<BatchResponse>, ApiError> {
     caller.tenant(&tenant, &[Role::Runtime])?;
@@ -289,7 +329,7 @@ pub async fn batch(
         .map(|p| {
             p.as_ref()
                 .ok()
-                .map(|req| decide(&st, &tenant, &rt, composition, req))
+                .map(|req| decide(&st, &tenant, &rt, composition, req, params.explain))
         })
         .collect();
     let items = parsed

@@ -177,16 +177,47 @@ const PAGE: i64 = 1000;
 /// Columns of one inserted row.
 const COLUMNS: usize = 14;
 
+/// Most rows PostgreSQL appends in one conditional statement (its bind
+/// parameters number at most 65 535: 14 per row and 5 for the head).
+const PG_ONE_STATEMENT: usize = 4096;
+
+/// The columns an append writes.
+const INSERT_INTO: &str = "INSERT INTO trace_events (tenant, seq, at_ms, class, kind, event, \
+    prev, hash, agent, tool, verdict, decision_id, request_id, packs) ";
+
 /// `INSERT INTO trace_events ... VALUES (...), ...` for `rows` rows.
 /// With `positional`, anonymous `?` placeholders (SQLite binds them by
 /// position; `$n` names are looked up one by one, a cost that grows with the
 /// square of the parameters), else `$n` (PostgreSQL).
 fn insert_sql(rows: usize, positional: bool) -> String {
     let mut sql = String::with_capacity(200 + rows * COLUMNS * 6);
+    sql.push_str(INSERT_INTO);
+    sql.push_str("VALUES ");
+    push_values(&mut sql, rows, positional, 0);
+    sql
+}
+
+/// PostgreSQL's append of `rows` rows after a known head, as one statement
+/// (so one round trip and an implicit transaction): moves the head row from
+/// `($4, $5)` to `($1, $2)` for tenant `$3` and inserts the rows only if it
+/// moved. Under READ COMMITTED a concurrent move makes the `UPDATE` match
+/// nothing once that move commits, and then nothing is inserted.
+fn append_after_sql(rows: usize) -> String {
+    let mut sql = String::with_capacity(400 + rows * COLUMNS * 7);
     sql.push_str(
-        "INSERT INTO trace_events (tenant, seq, at_ms, class, kind, event, prev, hash, \
-         agent, tool, verdict, decision_id, request_id, packs) VALUES ",
+        "WITH moved AS (UPDATE trace_heads SET seq = $1, head = $2 \
+         WHERE tenant = $3 AND seq = $4 AND head = $5 RETURNING 1) ",
     );
+    sql.push_str(INSERT_INTO);
+    sql.push_str("SELECT * FROM (VALUES ");
+    push_values(&mut sql, rows, false, 5);
+    sql.push_str(") AS v WHERE EXISTS (SELECT 1 FROM moved)");
+    sql
+}
+
+/// `(p, p, ...), (...)` for `rows` rows of [`COLUMNS`] placeholders, `$n`
+/// numbered after `first` unless `positional`.
+fn push_values(sql: &mut String, rows: usize, positional: bool, first: usize) {
     for i in 0..rows {
         sql.push_str(if i == 0 { "(" } else { ",(" });
         for c in 0..COLUMNS {
@@ -197,12 +228,11 @@ fn insert_sql(rows: usize, positional: bool) -> String {
                 sql.push('?');
             } else {
                 sql.push('$');
-                sql.push_str(&(i * COLUMNS + c + 1).to_string());
+                sql.push_str(&(first + i * COLUMNS + c + 1).to_string());
             }
         }
         sql.push(')');
     }
-    sql
 }
 
 /// The stored name of an event class.
@@ -254,28 +284,41 @@ async fn insert_chained(
     };
     for (chunk, chunk_events) in rows.chunks(chunk).zip(events.chunks(chunk)) {
         let sql = insert_sql(chunk.len(), positional);
-        let mut q = sqlx::query(&sql);
-        for (c, e) in chunk.iter().zip(chunk_events) {
-            let ix = &e.index;
-            q = q
-                .bind(tenant)
-                .bind(i64::try_from(c.appended.seq).unwrap_or(i64::MAX))
-                .bind(e.at_ms)
-                .bind(class_key(e.class))
-                .bind(e.kind.as_str())
-                .bind(c.text.as_str())
-                .bind(c.appended.prev.as_str())
-                .bind(c.appended.hash.as_str())
-                .bind(ix.agent.as_deref())
-                .bind(ix.tool.as_deref())
-                .bind(ix.verdict.as_deref())
-                .bind(ix.decision_id.as_deref())
-                .bind(ix.request_id.as_deref())
-                .bind(ix.packs_column());
-        }
-        q.execute(&mut **tx).await?;
+        bind_rows(sqlx::query(&sql), tenant, chunk_events, chunk)
+            .execute(&mut **tx)
+            .await?;
     }
     Ok(())
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// Binds the [`COLUMNS`] values of each row, in [`INSERT_INTO`]'s order.
+fn bind_rows<'q>(
+    mut q: AnyQuery<'q>,
+    tenant: &'q str,
+    events: &'q [NewEvent],
+    rows: &'q [Chained],
+) -> AnyQuery<'q> {
+    for (c, e) in rows.iter().zip(events) {
+        let ix = &e.index;
+        q = q
+            .bind(tenant)
+            .bind(i64::try_from(c.appended.seq).unwrap_or(i64::MAX))
+            .bind(e.at_ms)
+            .bind(class_key(e.class))
+            .bind(e.kind.as_str())
+            .bind(c.text.as_str())
+            .bind(c.appended.prev.as_str())
+            .bind(c.appended.hash.as_str())
+            .bind(ix.agent.as_deref())
+            .bind(ix.tool.as_deref())
+            .bind(ix.verdict.as_deref())
+            .bind(ix.decision_id.as_deref())
+            .bind(ix.request_id.as_deref())
+            .bind(ix.packs_column());
+    }
+    q
 }
 
 /// Chains `events` after `chain` and inserts them (multi-row statements).
@@ -348,6 +391,22 @@ impl Store {
         events: &[NewEvent],
         rows: &[Chained],
     ) -> Result<bool, StoreError> {
+        let seq = |c: &Chain| i64::try_from(c.last_seq()).unwrap_or(i64::MAX);
+        if self.backend == Backend::Postgres && !rows.is_empty() && rows.len() <= PG_ONE_STATEMENT {
+            let sql = append_after_sql(rows.len());
+            let (after_head, before_head) = (hex::encode(after.head()), hex::encode(before.head()));
+            let q = sqlx::query(&sql)
+                .bind(seq(after))
+                .bind(after_head.as_str())
+                .bind(tenant)
+                .bind(seq(before))
+                .bind(before_head.as_str());
+            let inserted = bind_rows(q, tenant, events, rows)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+            return Ok(inserted == rows.len() as u64);
+        }
         let mut tx = self.pool.begin().await?;
         let moved = sqlx::query(
             "UPDATE trace_heads SET seq = $1, head = $2 WHERE tenant = $3 AND seq = $4 AND head = $5",
