@@ -16,8 +16,8 @@ fn export(n: u64) -> String {
     export_with(n, false)
 }
 
-/// `full`: bodies shaped like the server's decision events (findings,
-/// serving reasons, layers, configuration digest), about 1.5 KiB each.
+/// `full`: bodies shaped like the server's decision events (findings, the
+/// three packs with digests, layers, configuration digest), about 1.3 KiB each.
 fn export_with(n: u64, full: bool) -> String {
     let mut c = Chain::new("acme");
     let mut out = String::new();
@@ -35,11 +35,10 @@ fn export_with(n: u64, full: bool) -> String {
                  "route": "finance", "evidence": {"amount": 450000, "threshold": 100000}},
                 {"pack": "pii-strict", "rule": "no-card-numbers", "verdict": "allow",
                  "message": "no card numbers in arguments", "route": null, "evidence": {}}]);
-            body["serving"] = json!([
-                {"pack": "treasury", "version": "1.0.0", "digest": format!("sha256:{}", "ab".repeat(32)),
-                 "source": "fleet", "reason": "current fleet version"},
-                {"pack": "pii-strict", "version": "1.0.0", "digest": format!("sha256:{}", "cd".repeat(32)),
-                 "source": "fleet", "reason": "current fleet version"}]);
+            body["packs"] = json!([
+                {"pack": "treasury", "version": "1.0.0", "digest": format!("sha256:{}", "ab".repeat(32)), "status": "ok"},
+                {"pack": "pii-strict", "version": "1.0.0", "digest": format!("sha256:{}", "cd".repeat(32)), "status": "ok"},
+                {"pack": "external-tools-untrusted", "version": "1.0.0", "digest": format!("sha256:{}", "ef".repeat(32)), "status": "ok"}]);
             body["layers"] = json!(["defaults", "fleet", "tenant"]);
             body["config"] = json!(format!("sha256:{}", "ef".repeat(32)));
             body["reason"] =

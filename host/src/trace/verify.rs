@@ -257,7 +257,7 @@ impl Verifier {
     /// reads its tenant, sequence number and kind, checks it, and takes
     /// note of pruning events.
     pub fn push_event(&mut self, prev: &str, hash: &str, event: &str) -> Result<(), Fault> {
-        let head: EventHead = serde_json::from_str(event).map_err(|e| Fault::Malformed {
+        let head = EventHead::read(event).map_err(|e| Fault::Malformed {
             line: self.last_seq + 1,
             message: e.to_string(),
         })?;
@@ -458,6 +458,49 @@ pub(super) struct EventHead<'a> {
     pub(super) kind: Option<Cow<'a, str>>,
 }
 
+impl<'a> EventHead<'a> {
+    /// Reads the head of an event's canonical JSON. Canonical order puts
+    /// `kind`, `seq` and `tenant` last, after the body: they are read from
+    /// the end without scanning the body. Anything not in that exact shape
+    /// (escapes in `kind` or `tenant`, other keys, other spacing) is parsed
+    /// in full, with the same result. On the fast path the body is hashed
+    /// but not checked to be well-formed JSON: the hash is what proves it
+    /// is the body that was written.
+    pub(super) fn read(text: &'a str) -> Result<EventHead<'a>, String> {
+        match Self::from_tail(text) {
+            Some(head) => Ok(head),
+            None => serde_json::from_str(text).map_err(|e| e.to_string()),
+        }
+    }
+
+    /// `{"at_ms":...,"kind":"K","seq":N,"tenant":"T"}` with plain K and T.
+    fn from_tail(text: &'a str) -> Option<EventHead<'a>> {
+        /// A string value without escapes or quotes: read as is.
+        fn plain(s: &str) -> Option<&str> {
+            (!s.contains(['"', '\\']) && !s.bytes().any(|b| b < 0x20)).then_some(s)
+        }
+        let rest = text.strip_prefix("{\"at_ms\":")?.strip_suffix("\"}")?;
+        let (rest, tenant) = rest.rsplit_once(",\"tenant\":\"")?;
+        let tenant = plain(tenant)?;
+        let (rest, seq) = rest.rsplit_once(",\"seq\":")?;
+        if seq.is_empty() || seq.len() > 20 || !seq.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        // JSON numbers have no leading zeros.
+        if seq.len() > 1 && seq.starts_with('0') {
+            return None;
+        }
+        let seq: u64 = seq.parse().ok()?;
+        let (_, kind) = rest.strip_suffix('"')?.rsplit_once(",\"kind\":\"")?;
+        let kind = plain(kind)?;
+        Some(EventHead {
+            tenant: Cow::Borrowed(tenant),
+            seq,
+            kind: Some(Cow::Borrowed(kind)),
+        })
+    }
+}
+
 /// A pruning event, for its body.
 #[derive(Deserialize)]
 pub(super) struct PruningEvent {
@@ -466,9 +509,7 @@ pub(super) struct PruningEvent {
 
 /// Reads `tenant` and `seq` from an event's canonical JSON.
 pub fn event_head(event: &str) -> Result<(String, u64), String> {
-    serde_json::from_str::<EventHead>(event)
-        .map(|h| (h.tenant.into_owned(), h.seq))
-        .map_err(|e| e.to_string())
+    EventHead::read(event).map(|h| (h.tenant.into_owned(), h.seq))
 }
 
 #[cfg(test)]

@@ -255,7 +255,10 @@ both!(
         let serving = &config["body"]["config"]["serving"][0];
         assert_eq!(serving["pack"], "treasury");
         assert_eq!(serving["digest"], first["body"]["packs"][0]["digest"]);
-        assert!(serving["reason"].as_str().unwrap().contains("fleet"), "{serving}");
+        assert!(
+            serving["reason"].as_str().unwrap().contains("fleet"),
+            "{serving}"
+        );
         let last: serde_json::Value = serde_json::from_str(&rows.last().unwrap().event).unwrap();
         assert_eq!(last["body"]["verdict"], "escalate");
         assert!(store.trace_verify("acme").await.unwrap().ok());

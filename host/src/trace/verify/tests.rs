@@ -364,3 +364,54 @@ fn records_written_another_way_take_the_general_path_with_the_same_verdict() {
         "{r:?}"
     );
 }
+
+#[test]
+fn event_heads_read_from_the_tail_agree_with_a_full_parse() {
+    // Bodies that imitate the tail, kinds and tenants that need escaping
+    // (full parse), and the plain shapes the server writes (tail).
+    let bodies = [
+        json!({"x": ",\"kind\":\"decision\",\"seq\":7,\"tenant\":\"evil\"}"}),
+        json!({"kind": "k", "seq": 1, "tenant": "t"}),
+        json!("\"}"),
+        json!(null),
+        json!([1, {"seq": 99}]),
+    ];
+    let mut texts = Vec::new();
+    for (tenant, kind) in [
+        ("acme", "decision"),
+        ("_fleet", "rollout-step"),
+        ("a\"b", "decision"),
+        ("acme", "tool \"x\""),
+        ("ümlaut", "k\\"),
+        ("acme", "line\nbreak"),
+    ] {
+        let mut c = Chain::new(tenant);
+        for body in &bodies {
+            let r = c.append(1, EventClass::Admin, kind, body.clone()).unwrap();
+            texts.push(String::from_utf8(canonical("event", &r.event).unwrap()).unwrap());
+        }
+    }
+    // Not canonical: spacing, or fields in another order.
+    texts.push(
+        r#"{"at_ms": 1,"body":{},"class":"admin","kind":"k","seq":3,"tenant":"acme"}"#.into(),
+    );
+    texts
+        .push(r#"{"tenant":"acme","seq":3,"kind":"k","class":"admin","body":{},"at_ms":1}"#.into());
+    texts.push(
+        r#"{"at_ms":1,"body":{},"class":"admin","kind":"k","seq":03,"tenant":"acme"}"#.into(),
+    );
+    for text in &texts {
+        let fast = EventHead::read(text).map(|h| (h.tenant.into_owned(), h.seq, h.kind));
+        let full = serde_json::from_str::<EventHead>(text)
+            .map(|h| (h.tenant.into_owned(), h.seq, h.kind))
+            .map_err(|e| e.to_string());
+        assert_eq!(fast, full, "{text}");
+    }
+    // The plain shape is read from the tail, even with a body that imitates it.
+    let first = &texts[0];
+    assert!(EventHead::from_tail(first).is_some(), "{first}");
+    assert_eq!(EventHead::read(first).unwrap().tenant, "acme");
+    assert_eq!(EventHead::read(first).unwrap().seq, 1);
+    // Escaped values take the full parse.
+    assert!(EventHead::from_tail(&texts[10]).is_none(), "{}", texts[10]);
+}
