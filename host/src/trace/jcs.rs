@@ -56,11 +56,12 @@ struct Open {
     sorted: bool,
 }
 
-/// An object written out of order: its body's range and the members' spans in key order.
+/// An object written out of order: its body's range, and where its
+/// members' spans, in key order, are in [`State::sorted`].
 #[derive(Debug)]
 struct Fix {
     body: Range<usize>,
-    order: Vec<Range<usize>>,
+    order: Range<usize>,
 }
 
 #[derive(Debug, Default)]
@@ -76,6 +77,8 @@ struct State {
     /// Output offset of the current key's opening quote.
     key_at: usize,
     fixes: Vec<Fix>,
+    /// Member spans of the objects in `fixes`, each object's in key order.
+    sorted: Vec<Range<usize>>,
     duplicate: bool,
 }
 
@@ -89,10 +92,6 @@ fn key_order(a: &str, b: &str) -> Ordering {
 }
 
 impl State {
-    fn key(&self, m: &Member) -> &str {
-        &self.keys[m.key.clone()]
-    }
-
     fn begin_object(&mut self) {
         self.open.push(Open {
             first: self.members.len(),
@@ -135,18 +134,22 @@ impl State {
             return;
         };
         if !open.sorted {
-            let mut ms: Vec<&Member> = self.members[open.first..].iter().collect();
-            ms.sort_by(|a, b| key_order(self.key(a), self.key(b)));
-            if ms
+            // The object's members are dropped below: sort them where they are.
+            let keys = &self.keys;
+            let key = |m: &Member| &keys[m.key.clone()];
+            let members = &mut self.members[open.first..];
+            members.sort_by(|a, b| key_order(key(a), key(b)));
+            if members
                 .windows(2)
-                .any(|w| key_order(self.key(w[0]), self.key(w[1])) == Ordering::Equal)
+                .any(|w| key_order(key(&w[0]), key(&w[1])) == Ordering::Equal)
             {
                 self.duplicate = true;
             }
-            let order = ms.into_iter().map(|m| m.span.clone()).collect();
+            let from = self.sorted.len();
+            self.sorted.extend(members.iter().map(|m| m.span.clone()));
             self.fixes.push(Fix {
                 body: open.body..self.pos,
-                order,
+                order: from..self.sorted.len(),
             });
         }
         if let Some(first) = self.members.get(open.first) {
@@ -161,7 +164,7 @@ impl State {
         let mut scratch = Vec::new();
         for fix in &self.fixes {
             scratch.clear();
-            for (i, span) in fix.order.iter().enumerate() {
+            for (i, span) in self.sorted[fix.order.clone()].iter().enumerate() {
                 if i > 0 {
                     scratch.push(b',');
                 }
@@ -212,7 +215,7 @@ impl Jcs<'_> {
         if abs <= EXACT {
             let mut b = itoa::Buffer::new();
             let digits = b.format(abs);
-            if neg && abs != 0 {
+            if neg {
                 self.text(w, "-")?;
             }
             self.text(w, digits)

@@ -89,21 +89,23 @@ both!(
             configs.json
         );
         // `explain=full` adds every rule's effective settings and their source.
-        for path in [
-            "/v1/tenants/acme/evaluate?explain=full",
-            "/v1/tenants/acme/evaluate/batch?explain=full",
-        ] {
-            let r = if path.ends_with("batch?explain=full") {
-                let r = app
-                    .post(path, &rt, &json!({"requests": [body.clone()]}))
-                    .await;
-                r.json["results"][0].clone()
-            } else {
-                app.post(path, &rt, &body).await.json
-            };
+        let single = app
+            .post("/v1/tenants/acme/evaluate?explain=full", &rt, &body)
+            .await
+            .json;
+        let batch = app
+            .post(
+                "/v1/tenants/acme/evaluate/batch?explain=full",
+                &rt,
+                &json!({"requests": [body.clone()]}),
+            )
+            .await
+            .json["results"][0]
+            .clone();
+        for (what, r) in [("one", single), ("batch", batch)] {
             let settings = r["explanation"]["packs"][0]["settings"]
                 .as_array()
-                .unwrap_or_else(|| panic!("{path}: {r}"));
+                .unwrap_or_else(|| panic!("{what}: {r}"));
             let limit = settings
                 .iter()
                 .find(|s| s["rule"] == "amount-limit")

@@ -181,6 +181,10 @@ const COLUMNS: usize = 14;
 /// parameters number at most 65 535: 14 per row and 5 for the head).
 const PG_ONE_STATEMENT: usize = 4096;
 
+/// Moves a tenant's head row from `($4, $5)` to `($1, $2)`, only if it is there.
+const MOVE_HEAD: &str =
+    "UPDATE trace_heads SET seq = $1, head = $2 WHERE tenant = $3 AND seq = $4 AND head = $5";
+
 /// The columns an append writes.
 const INSERT_INTO: &str = "INSERT INTO trace_events (tenant, seq, at_ms, class, kind, event, \
     prev, hash, agent, tool, verdict, decision_id, request_id, packs) ";
@@ -204,10 +208,9 @@ fn insert_sql(rows: usize, positional: bool) -> String {
 /// nothing once that move commits, and then nothing is inserted.
 fn append_after_sql(rows: usize) -> String {
     let mut sql = String::with_capacity(400 + rows * COLUMNS * 7);
-    sql.push_str(
-        "WITH moved AS (UPDATE trace_heads SET seq = $1, head = $2 \
-         WHERE tenant = $3 AND seq = $4 AND head = $5 RETURNING 1) ",
-    );
+    sql.push_str("WITH moved AS (");
+    sql.push_str(MOVE_HEAD);
+    sql.push_str(" RETURNING 1) ");
     sql.push_str(INSERT_INTO);
     sql.push_str("SELECT * FROM (VALUES ");
     push_values(&mut sql, rows, false, 5);
@@ -392,33 +395,31 @@ impl Store {
         rows: &[Chained],
     ) -> Result<bool, StoreError> {
         let seq = |c: &Chain| i64::try_from(c.last_seq()).unwrap_or(i64::MAX);
-        if self.backend == Backend::Postgres && !rows.is_empty() && rows.len() <= PG_ONE_STATEMENT {
-            let sql = append_after_sql(rows.len());
-            let (after_head, before_head) = (hex::encode(after.head()), hex::encode(before.head()));
-            let q = sqlx::query(&sql)
-                .bind(seq(after))
-                .bind(after_head.as_str())
-                .bind(tenant)
-                .bind(seq(before))
-                .bind(before_head.as_str());
-            let inserted = bind_rows(q, tenant, events, rows)
+        // PostgreSQL moves the head and inserts in one statement; otherwise
+        // the move and the inserts share a transaction.
+        let one_statement =
+            self.backend == Backend::Postgres && !rows.is_empty() && rows.len() <= PG_ONE_STATEMENT;
+        let sql = if one_statement {
+            append_after_sql(rows.len())
+        } else {
+            MOVE_HEAD.to_owned()
+        };
+        let (after_head, before_head) = (hex::encode(after.head()), hex::encode(before.head()));
+        let move_head = sqlx::query(&sql)
+            .bind(seq(after))
+            .bind(after_head.as_str())
+            .bind(tenant)
+            .bind(seq(before))
+            .bind(before_head.as_str());
+        if one_statement {
+            let inserted = bind_rows(move_head, tenant, events, rows)
                 .execute(&self.pool)
                 .await?
                 .rows_affected();
             return Ok(inserted == rows.len() as u64);
         }
         let mut tx = self.pool.begin().await?;
-        let moved = sqlx::query(
-            "UPDATE trace_heads SET seq = $1, head = $2 WHERE tenant = $3 AND seq = $4 AND head = $5",
-        )
-        .bind(i64::try_from(after.last_seq()).unwrap_or(i64::MAX))
-        .bind(hex::encode(after.head()))
-        .bind(tenant)
-        .bind(i64::try_from(before.last_seq()).unwrap_or(i64::MAX))
-        .bind(hex::encode(before.head()))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let moved = move_head.execute(&mut *tx).await?.rows_affected();
         if moved != 1 {
             tx.rollback().await?;
             return Ok(false);
