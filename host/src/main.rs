@@ -10,10 +10,13 @@ use std::process::ExitCode;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // Unlocked handles: each write takes the lock for itself. `warden serve`
+    // runs inside this call, and its worker threads log to stderr; a lock
+    // held here for the whole run would block the first of them for good.
     let code = warden_host::cli::run(
         std::env::args_os(),
-        &mut std::io::stdout().lock(),
-        &mut std::io::stderr().lock(),
+        &mut std::io::stdout(),
+        &mut std::io::stderr(),
     );
     ExitCode::from(code)
 }

@@ -323,3 +323,73 @@ fn serves_https_with_the_given_certificate() {
     let (status, _) = server.terminate();
     assert!(status.success());
 }
+
+/// A server that logs an error from a request handler goes on serving: the
+/// log line reaches stderr and the request, and the ones after it, are
+/// answered. (The binary once held the stderr lock for its whole run, so the
+/// first worker thread to log blocked for good and the server stopped
+/// answering.)
+#[test]
+fn logging_an_error_does_not_stop_the_server() {
+    let k = keys();
+    let packs = packs_dir();
+    let data = tempfile::tempdir().unwrap();
+    let server = Proc::start(&[
+        "--data-dir",
+        data.path().to_str().unwrap(),
+        "--jwt-public-key",
+        k.public.to_str().unwrap(),
+        "--builtin-packs",
+        packs.path().to_str().unwrap(),
+    ]);
+    let admin = token(&k, "*", &[Role::FleetAdmin]);
+    let op = token(&k, "acme", &[Role::Operator, Role::Runtime]);
+    let (s, body) = server.call("POST", "/v1/tenants", &admin, Some(&json!({"id": "acme"})));
+    assert_eq!(s, 201, "{body}");
+    let comp = json!({"version": 0, "composition": {"packs": [{"name": "treasury"}], "default_effect": "allow"}});
+    let (s, body) = server.call("PUT", "/v1/tenants/acme/composition", &admin, Some(&comp));
+    assert_eq!(s, 200, "{body}");
+    // A webhook anchor nobody listens on: every checkpoint logs a failure.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/anchor", closed.local_addr().unwrap());
+    drop(closed);
+    let settings = json!({"settings": {"trace": {"anchors": [{"type": "webhook", "url": url}]}}});
+    let (s, body) = server.call("PATCH", "/v1/tenants/acme", &admin, Some(&settings));
+    assert_eq!(s, 200, "{body}");
+    // More failures than the server has worker threads.
+    let mut last_seq = 0;
+    for i in 0..4 {
+        let (s, body) = server.call(
+            "POST",
+            "/v1/tenants/acme/evaluate",
+            &op,
+            Some(&payment(&format!("r{i}"), 1_000)),
+        );
+        assert_eq!(s, 200, "{body}");
+        let (s, body) = server.call(
+            "POST",
+            "/v1/tenants/acme/trace/checkpoint",
+            &op,
+            Some(&json!({})),
+        );
+        assert_eq!(s, 200, "{body}");
+        // A new checkpoint each time (the decision moved the head).
+        let seq = body["checkpoint"]["seq"].as_u64().unwrap();
+        assert!(seq > last_seq, "{body}");
+        last_seq = seq;
+        let logged = server.stderr_until("not anchored", Duration::from_secs(10));
+        assert!(
+            logged.iter().any(|l| l.contains("not anchored")),
+            "no anchoring failure logged: {logged:?}"
+        );
+    }
+    let (s, body) = server.call(
+        "POST",
+        "/v1/tenants/acme/evaluate",
+        &op,
+        Some(&payment("last", 1_000)),
+    );
+    assert_eq!(s, 200, "{body}");
+    let (status, _) = server.terminate();
+    assert!(status.success(), "{status:?}");
+}

@@ -44,6 +44,7 @@ pub struct Proc {
     pub child: Child,
     pub addr: String,
     out: std::sync::Mutex<std::sync::mpsc::Receiver<String>>,
+    err: std::sync::Mutex<std::sync::mpsc::Receiver<String>>,
 }
 
 impl Drop for Proc {
@@ -63,19 +64,11 @@ impl Proc {
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let rx = lines(child.stdout.take().unwrap(), false);
+        let err = lines(child.stderr.take().unwrap(), true);
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             let line = rx
@@ -89,9 +82,26 @@ impl Proc {
                     child,
                     addr: a.to_owned(),
                     out: std::sync::Mutex::new(rx),
+                    err: std::sync::Mutex::new(err),
                 };
             }
         }
+    }
+
+    /// What the server has written to stderr so far, waiting up to `wait`
+    /// for a line containing `needle`.
+    pub fn stderr_until(&self, needle: &str, wait: Duration) -> Vec<String> {
+        let deadline = Instant::now() + wait;
+        let rx = self.err.lock().unwrap();
+        let mut seen = Vec::new();
+        while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            let found = line.contains(needle);
+            seen.push(line);
+            if found {
+                break;
+            }
+        }
+        seen
     }
 
     /// SIGTERM, then the exit status and the rest of its output.
@@ -118,6 +128,23 @@ impl Proc {
     ) -> (u16, Value) {
         http(&self.addr, method, path, token, body)
     }
+}
+
+/// The lines of a child's output, read on a thread; with `echo`, also
+/// written to this process's stderr so a failing test shows them.
+fn lines(r: impl Read + Send + 'static, echo: bool) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(r).lines() {
+            let Ok(line) = line else { break };
+            if echo {
+                eprintln!("{line}");
+            }
+            // The receiver may be gone; keep draining so the child never blocks.
+            let _ = tx.send(line);
+        }
+    });
+    rx
 }
 
 /// A minimal HTTP/1.1 client (one request per connection).
