@@ -3,8 +3,10 @@
 
 use crate::both;
 use crate::harness::*;
+use axum::http::StatusCode;
 use serde_json::json;
 use warden_host::server::appender::Appender;
+use warden_host::server::auth::Role;
 use warden_host::server::store::NewEvent;
 use warden_host::trace::{EventClass, Fault};
 
@@ -154,3 +156,59 @@ both!(
         assert!(report.ok(), "{report:?}");
     }
 );
+
+/// PostgreSQL drops every connection of the database (a restart, a failover,
+/// an operator's `pg_terminate_backend`): once they have sat idle, pooled
+/// connections are checked before use and replaced, so the next decisions
+/// are made and recorded, and the chain stays whole.
+#[tokio::test]
+async fn decisions_are_recorded_after_the_database_drops_idle_connections() {
+    // A long refresh interval: no background poll may find the dead
+    // connections first; the pool's own check must.
+    let app = App::with(Backend::Postgres, |c| {
+        c.refresh_interval = std::time::Duration::from_secs(600);
+    })
+    .await;
+    app.tenant_with("acme", &["treasury"], json!({"default_effect": "allow"}))
+        .await;
+    let rt = app.token("acme", &[Role::Runtime]);
+    let r = app
+        .post(
+            "/v1/tenants/acme/evaluate",
+            &rt,
+            &payment("acme", "before", 1_000),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
+    let db = app._pg.as_ref().unwrap().name.clone();
+    let mut admin = {
+        use sqlx::Connection;
+        sqlx::PgConnection::connect(&pg_admin_url()).await.unwrap()
+    };
+    let killed: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = $1 AND pid <> pg_backend_pid()) AS t",
+    )
+    .bind(&db)
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    assert!(killed > 0, "the pool held no connection to drop");
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    let mut seqs = Vec::new();
+    for i in 0..20 {
+        let r = app
+            .post(
+                "/v1/tenants/acme/evaluate",
+                &rt,
+                &payment("acme", &format!("after-{i}"), 1_000),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "decision {i}: {:?}", r.json);
+        seqs.push(r.json["trace_seq"].as_u64().unwrap());
+    }
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
+    let report = app.state.store().trace_verify("acme").await.unwrap();
+    assert_eq!(report.fault, None);
+    assert_eq!(report.last_seq, *seqs.last().unwrap());
+}
