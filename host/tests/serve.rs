@@ -12,6 +12,29 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 use warden_host::server::auth::Role;
 
+/// A server on its embedded default that trusts `k`'s tokens, with tenant
+/// `acme` created and composed as `composition`; the directories it runs on
+/// (data, built-in packs) must outlive it.
+fn server_with_acme(k: &Keys, composition: Value) -> (Proc, [tempfile::TempDir; 2]) {
+    let data = tempfile::tempdir().unwrap();
+    let packs = packs_dir();
+    let server = Proc::start(&[
+        "--data-dir",
+        data.path().to_str().unwrap(),
+        "--jwt-public-key",
+        k.public.to_str().unwrap(),
+        "--builtin-packs",
+        packs.path().to_str().unwrap(),
+    ]);
+    let admin = token(k, "*", &[Role::FleetAdmin]);
+    let (s, body) = server.call("POST", "/v1/tenants", &admin, Some(&json!({"id": "acme"})));
+    assert_eq!(s, 201, "{body}");
+    let comp = json!({"version": 0, "composition": composition});
+    let (s, body) = server.call("PUT", "/v1/tenants/acme/composition", &admin, Some(&comp));
+    assert_eq!(s, 200, "{body}");
+    (server, [data, packs])
+}
+
 #[test]
 fn first_start_needs_no_flags_and_issues_working_tokens() {
     let data = tempfile::tempdir().unwrap();
@@ -155,25 +178,11 @@ fn two_servers_on_one_postgres_serve_the_same_tenants() {
 #[test]
 fn shutdown_lets_in_flight_requests_finish() {
     let k = keys();
-    let data = tempfile::tempdir().unwrap();
-    let packs = packs_dir();
-    let server = Proc::start(&[
-        "--data-dir",
-        data.path().to_str().unwrap(),
-        "--jwt-public-key",
-        k.public.to_str().unwrap(),
-        "--builtin-packs",
-        packs.path().to_str().unwrap(),
-    ]);
-    let admin = token(&k, "*", &[Role::FleetAdmin]);
-    server.call("POST", "/v1/tenants", &admin, Some(&json!({"id": "acme"})));
-    let comp = json!({"version": 0, "composition": {"packs": [{"name": "treasury"}, {"name": "pii-strict"}, {"name": "external-tools-untrusted"}]}});
-    assert_eq!(
-        server
-            .call("PUT", "/v1/tenants/acme/composition", &admin, Some(&comp))
-            .0,
-        200
+    let (server, [data, _packs]) = server_with_acme(
+        &k,
+        json!({"packs": [{"name": "treasury"}, {"name": "pii-strict"}, {"name": "external-tools-untrusted"}]}),
     );
+    let admin = token(&k, "*", &[Role::FleetAdmin]);
     let runtime = token(&k, "acme", &[Role::Runtime]);
     let batch = json!({"requests": (0..1000).map(|i| payment(&format!("b{i}"), 100 + i)).collect::<Vec<_>>()});
     let addr = server.addr.clone();
@@ -332,23 +341,12 @@ fn serves_https_with_the_given_certificate() {
 #[test]
 fn logging_an_error_does_not_stop_the_server() {
     let k = keys();
-    let packs = packs_dir();
-    let data = tempfile::tempdir().unwrap();
-    let server = Proc::start(&[
-        "--data-dir",
-        data.path().to_str().unwrap(),
-        "--jwt-public-key",
-        k.public.to_str().unwrap(),
-        "--builtin-packs",
-        packs.path().to_str().unwrap(),
-    ]);
+    let (server, _dirs) = server_with_acme(
+        &k,
+        json!({"packs": [{"name": "treasury"}], "default_effect": "allow"}),
+    );
     let admin = token(&k, "*", &[Role::FleetAdmin]);
     let op = token(&k, "acme", &[Role::Operator, Role::Runtime]);
-    let (s, body) = server.call("POST", "/v1/tenants", &admin, Some(&json!({"id": "acme"})));
-    assert_eq!(s, 201, "{body}");
-    let comp = json!({"version": 0, "composition": {"packs": [{"name": "treasury"}], "default_effect": "allow"}});
-    let (s, body) = server.call("PUT", "/v1/tenants/acme/composition", &admin, Some(&comp));
-    assert_eq!(s, 200, "{body}");
     // A webhook anchor nobody listens on: every checkpoint logs a failure.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/anchor", closed.local_addr().unwrap());

@@ -194,6 +194,8 @@ async fn decisions_are_recorded_after_the_database_drops_idle_connections() {
     .await
     .unwrap();
     assert!(killed > 0, "the pool held no connection to drop");
+    // Longer than the store's `PING_IF_IDLE_FOR` (1 s): every dead
+    // connection is now due for its check.
     tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
     let mut seqs = Vec::new();
     for i in 0..20 {
