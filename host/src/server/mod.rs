@@ -10,6 +10,7 @@ pub mod checkpointer;
 pub mod events;
 pub mod extract;
 pub mod keys;
+pub mod masking;
 pub mod problem;
 pub mod pruner;
 pub mod replay;

@@ -1,15 +1,9 @@
 //! A tenant's trace settings: retention per event class, checkpoint cadence,
-//! masking rules and anchoring sinks (part of the tenant settings document),
-//! and masking itself: fields redacted or keyed-hashed before an event is
-//! stored, so the chain covers only what is kept.
+//! masking rules and anchoring sinks (part of the tenant settings document).
+//! Masking itself is in [`super::masking`].
 
-use crate::Request;
-use crate::trace::{EventClass, canonical};
-use hmac::{Hmac, Mac};
+use crate::trace::EventClass;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
-use sha2::{Digest, Sha256};
-use std::borrow::Cow;
 use utoipa::ToSchema;
 
 /// How long events are kept, per event class, in days. A class without a
@@ -185,128 +179,9 @@ fn bad_escape(pointer: &str) -> bool {
         .any(|(i, c)| *c == b'~' && !matches!(b.get(i + 1), Some(b'0' | b'1')))
 }
 
-/// Applies a tenant's masking rules to requests.
-#[derive(Clone)]
-pub struct Masker {
-    rules: Vec<MaskRule>,
-    key: [u8; 32],
-}
-
-impl std::fmt::Debug for Masker {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Masker")
-            .field("rules", &self.rules)
-            .finish_non_exhaustive()
-    }
-}
-
-/// What a redacted field holds.
-pub const REDACTED: &str = "[redacted]";
-
-impl Masker {
-    /// A masker; `secret` (the tenant's secret key) keys the hashes, through
-    /// a domain-separated derivation so the signing key itself is never used as a MAC key.
-    pub fn new(rules: Vec<MaskRule>, secret: &[u8]) -> Masker {
-        let mut h = Sha256::new();
-        h.update(b"warden-mask-v1\0");
-        h.update(secret);
-        Masker {
-            rules,
-            key: h.finalize().into(),
-        }
-    }
-
-    /// Whether there is nothing to mask.
-    pub fn is_empty(&self) -> bool {
-        self.rules.is_empty()
-    }
-
-    /// The request as it is stored: borrowed when no rule applies.
-    pub fn apply<'a>(&self, req: &'a Request) -> Cow<'a, Request> {
-        if self.rules.is_empty() {
-            return Cow::Borrowed(req);
-        }
-        let mut masked = req.clone();
-        for r in &self.rules {
-            let (root, rest) = match r.pointer.strip_prefix("/args") {
-                Some(rest) => (&mut masked.action.args, rest),
-                None => match r.pointer.strip_prefix("/context") {
-                    Some(rest) => (&mut masked.context, rest),
-                    None => continue,
-                },
-            };
-            if let Some(v) = root.pointer_mut(rest) {
-                *v = match r.action {
-                    MaskAction::Redact => Value::String(REDACTED.to_owned()),
-                    MaskAction::Hash => Value::String(self.hash(v)),
-                };
-            }
-        }
-        Cow::Owned(masked)
-    }
-
-    fn hash(&self, v: &Value) -> String {
-        let bytes = canonical("masked value", v).unwrap_or_default();
-        // A 32-byte key is always accepted by HMAC-SHA256.
-        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.key) else {
-            return REDACTED.to_owned();
-        };
-        mac.update(&bytes);
-        format!("hmac-sha256:{}", hex::encode(mac.finalize().into_bytes()))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn req() -> Request {
-        serde_json::from_value(serde_json::json!({
-            "id": "r1", "tenant": "acme",
-            "principal": {"agent": "bot"},
-            "action": {"tool": "pay", "safety_class": "financial",
-                       "args": {"card": "4111 1111", "memo": "rent", "nested": {"ssn": "123"}}},
-            "context": {"email": "a@b.c"}
-        }))
-        .unwrap()
-    }
-
-    #[test]
-    fn redacts_and_hashes_only_the_named_fields() {
-        let m = Masker::new(
-            vec![
-                MaskRule {
-                    pointer: "/args/card".into(),
-                    action: MaskAction::Redact,
-                },
-                MaskRule {
-                    pointer: "/args/nested/ssn".into(),
-                    action: MaskAction::Hash,
-                },
-                MaskRule {
-                    pointer: "/context/email".into(),
-                    action: MaskAction::Hash,
-                },
-                MaskRule {
-                    pointer: "/args/absent".into(),
-                    action: MaskAction::Redact,
-                },
-            ],
-            b"k1",
-        );
-        let r = req();
-        let out = m.apply(&r);
-        assert_eq!(out.action.args["card"], REDACTED);
-        assert_eq!(out.action.args["memo"], "rent");
-        let ssn = out.action.args["nested"]["ssn"].as_str().unwrap();
-        assert!(ssn.starts_with("hmac-sha256:") && !ssn.contains("123"));
-        assert_ne!(out.context["email"], "a@b.c");
-        assert!(out.action.args.get("absent").is_none());
-        // Keyed: the same value hashes the same under one key, differently under another.
-        assert_eq!(m.apply(&r).action.args["nested"]["ssn"], ssn);
-        let other = Masker::new(m.rules.clone(), b"k2");
-        assert_ne!(other.apply(&r).action.args["nested"]["ssn"], ssn);
-    }
 
     #[test]
     fn validation_names_the_field() {

@@ -258,6 +258,61 @@ both!(checkpoints_are_posted_to_a_webhook, |app: App| async move {
 });
 
 both!(
+    a_pack_quoting_a_masked_value_does_not_store_it,
+    |app: App| async move {
+        app.tenant_with(
+            "acme",
+            &["external-tools-untrusted"],
+            json!({"default_effect": "allow"}),
+        )
+        .await;
+        let r = settings(
+            &app,
+            "acme",
+            json!({"trace": {"masking": [{"pointer": "/args/body", "action": "redact"}]}}),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
+        let rt = app.token("acme", &[Role::Runtime]);
+        let secret = "https://evil.example/reset?token=s3cr3t-t0ken";
+        let req = json!({
+            "id": "q1", "tenant": "acme",
+            "principal": {"agent": "mailer"},
+            "action": {"tool": "email.send", "safety_class": "write",
+                       "args": {"to": "ops", "body": format!("Reset your password at {secret} today")}}
+        });
+        let r = app.post("/v1/tenants/acme/evaluate", &rt, &req).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
+        // The URL rule denies, and tells the caller which host and URL.
+        assert_eq!(r.json["verdict"], "deny", "{:?}", r.json);
+        let said = r.json["reason"].as_str().unwrap();
+        assert!(said.contains("(URL `https://evil.example`"), "{said}");
+        // What is stored has neither the body nor the URL the reasons quoted.
+        let seq = r.json["trace_seq"].as_u64().unwrap();
+        let rows = app
+            .state
+            .store()
+            .trace_rows("acme", seq - 1, 1)
+            .await
+            .unwrap();
+        assert!(!rows[0].event.contains("evil.example"), "{}", rows[0].event);
+        let ev: Value = serde_json::from_str(&rows[0].event).unwrap();
+        let reason = ev["body"]["reason"].as_str().unwrap();
+        assert!(reason.contains("[redacted]"), "{reason}");
+        let finding = &ev["body"]["findings"][0];
+        assert_eq!(finding["rule"], "url-domain-allowlist");
+        assert!(
+            finding["reason"]
+                .as_str()
+                .unwrap()
+                .contains("(URL `[redacted]`"),
+            "{finding}"
+        );
+        assert!(app.state.store().trace_verify("acme").await.unwrap().ok());
+    }
+);
+
+both!(
     masked_fields_are_not_stored_but_decide,
     |app: App| async move {
         app.tenant_with("acme", &["treasury"], json!({"default_effect": "allow"}))

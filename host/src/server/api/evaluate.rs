@@ -130,12 +130,12 @@ fn decide(
 /// The trace event of a decision: the request after masking, the decision
 /// with its findings, the packs that ran, the configuration digest.
 fn event(rt: &TenantRuntime, req: &Request, r: &EvaluateResponse) -> Result<NewEvent, ApiError> {
-    let stored = rt.masker.apply(req);
+    let masked = rt.masker.mask(req);
     Ok(events::decision_event(
         &r.decision_id,
         req,
-        &stored,
-        &r.decision,
+        &masked.request,
+        &masked.decision(&r.decision),
         &rt.config,
     )?)
 }
@@ -176,15 +176,18 @@ fn record_shadow(
     shadow: &Decision,
     rollouts: &[String],
 ) {
-    let stored = rt.masker.apply(req);
-    let detail = serde_json::json!({"request": &*stored, "enforced": enforced, "shadow": shadow});
+    let masked = rt.masker.mask(req);
+    let stored = &masked.request;
+    let (enforced, shadow) = (masked.decision(enforced), masked.decision(shadow));
+    let detail =
+        serde_json::json!({"request": &**stored, "enforced": &*enforced, "shadow": &*shadow});
     let event = events::new_event(
         events::class_of(req),
         events::kind::SHADOW_DIFFERENCE,
         &serde_json::json!({
             "decision_id": decision_id,
             "rollouts": rollouts,
-            "request": &*stored,
+            "request": &**stored,
             "enforced": {"verdict": enforced.verdict, "reason": enforced.reason,
                          "findings": enforced.explanation.findings},
             "shadow": {"verdict": shadow.verdict, "reason": shadow.reason,
