@@ -38,14 +38,12 @@ pub fn body_error(e: BytesRejection) -> ApiError {
 /// again with path tracking, to say where (tracking every field costs ~5% of
 /// a decision's CPU, and a failing body is rare and small).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    match serde_json::from_slice(bytes) {
-        Ok(value) => Ok(value),
-        Err(_) => Err(parse_error::<T>(bytes)),
-    }
+    serde_json::from_slice(bytes).map_err(|e| parse_error::<T>(bytes, e))
 }
 
-/// The problem for a body `serde_json` rejected, naming the bad field's path.
-fn parse_error<T: DeserializeOwned>(bytes: &[u8]) -> ApiError {
+/// The problem for a body `serde_json` rejected with `first`, naming the bad
+/// field's path when there is one.
+fn parse_error<T: DeserializeOwned>(bytes: &[u8], first: serde_json::Error) -> ApiError {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let detail = match serde_path_to_error::deserialize::<_, T>(&mut de) {
         Err(e) => {
@@ -57,11 +55,8 @@ fn parse_error<T: DeserializeOwned>(bytes: &[u8]) -> ApiError {
                 format!("invalid JSON body at `{path}`: {inner}")
             }
         }
-        // The value parsed, so what follows it is wrong (trailing characters).
-        Ok(_) => match de.end() {
-            Err(e) => format!("invalid JSON body: {e}"),
-            Ok(()) => "invalid JSON body".to_owned(),
-        },
+        // The value itself parsed: `first` is about what follows it.
+        Ok(_) => format!("invalid JSON body: {first}"),
     };
     ApiError::new(Kind::InvalidJson, detail)
 }
