@@ -214,3 +214,106 @@ async fn decisions_are_recorded_after_the_database_drops_idle_connections() {
     assert_eq!(report.fault, None);
     assert_eq!(report.last_seq, *seqs.last().unwrap());
 }
+
+both!(
+    a_batch_chained_after_a_stale_head_writes_nothing,
+    |app: App| async move {
+        use sqlx::Row;
+        use warden_host::server::store::{EventIndex, chain_events};
+        use warden_host::trace::Chain;
+        let app = app;
+        let store = app.state.store().clone();
+        let (_, head) = store.trace_append_locked("acme", &[ev(1)]).await.unwrap();
+        let batch: Vec<NewEvent> = (2..=4)
+            .map(|i| {
+                ev(i).with_index(EventIndex {
+                    agent: Some(format!("agent-{i}")),
+                    tool: (i != 3).then(|| "payments.pay".to_owned()),
+                    verdict: Some("allow".into()),
+                    decision_id: Some(format!("d-{i}")),
+                    request_id: Some("run-1".into()),
+                    packs: vec!["treasury@1.0.0".into(), "pii-strict@2.1.0".into()],
+                })
+            })
+            .collect();
+        // Chained after a head the log has already moved past (genesis).
+        let stale = Chain::new("acme");
+        let mut after = stale.clone();
+        let rows = chain_events(&mut after, &batch).unwrap();
+        let written = store
+            .trace_append_after("acme", &stale, &after, &batch, &rows)
+            .await
+            .unwrap();
+        assert!(!written, "a batch chained after a stale head was written");
+        assert_eq!(store.trace_head("acme").await.unwrap().unwrap().0, 1);
+        assert_eq!(store.trace_rows("acme", 0, 100).await.unwrap().len(), 1);
+        // Chained after the real head: every row and its query columns land.
+        let mut after = head.clone();
+        let rows = chain_events(&mut after, &batch).unwrap();
+        let written = store
+            .trace_append_after("acme", &head, &after, &batch, &rows)
+            .await
+            .unwrap();
+        assert!(written);
+        // The same batch again, after the head it was chained from: refused.
+        let again = store
+            .trace_append_after("acme", &head, &after, &batch, &rows)
+            .await
+            .unwrap();
+        assert!(!again, "the same batch was appended twice");
+        let stored = sqlx::query(
+            "SELECT seq, agent, tool, decision_id, request_id, packs FROM trace_events \
+             WHERE tenant = 'acme' ORDER BY seq",
+        )
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        type Columns = (i64, Option<String>, Option<String>, Option<String>);
+        let got: Vec<Columns> = stored
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(5)))
+            .collect();
+        let packs = Some(" treasury@1.0.0 pii-strict@2.1.0 ".to_owned());
+        assert_eq!(
+            got,
+            vec![
+                (1, None, None, None),
+                (
+                    2,
+                    Some("agent-2".into()),
+                    Some("payments.pay".into()),
+                    packs.clone()
+                ),
+                (3, Some("agent-3".into()), None, packs.clone()),
+                (
+                    4,
+                    Some("agent-4".into()),
+                    Some("payments.pay".into()),
+                    packs
+                ),
+            ]
+        );
+        assert_eq!(
+            stored[3].get::<Option<String>, _>(3).as_deref(),
+            Some("d-4")
+        );
+        assert_eq!(
+            stored[3].get::<Option<String>, _>(4).as_deref(),
+            Some("run-1")
+        );
+        let report = store.trace_verify("acme").await.unwrap();
+        assert!(report.ok(), "{report:?}");
+        assert_eq!(report.events, 4);
+        // The lane's next batch, after the new head, still goes in.
+        let mut next = after.clone();
+        let more = vec![ev(5)];
+        let rows = chain_events(&mut next, &more).unwrap();
+        assert!(
+            store
+                .trace_append_after("acme", &after, &next, &more, &rows)
+                .await
+                .unwrap()
+        );
+        assert_eq!(store.trace_head("acme").await.unwrap().unwrap().0, 5);
+    }
+);

@@ -5,6 +5,7 @@
 
 mod checkpoints;
 mod packs;
+mod pg_append;
 mod retention;
 mod rollouts;
 mod tenants;
@@ -79,6 +80,8 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// PostgreSQL only: native connections for trace appends (array binds).
+    append_pool: Option<sqlx::PgPool>,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -166,7 +169,15 @@ impl Store {
             }),
         };
         let pool = options.connect(url).await?;
-        let store = Store { pool, backend };
+        let append_pool = match backend {
+            Backend::Postgres => Some(pg_append::connect(url).await?),
+            Backend::Sqlite => None,
+        };
+        let store = Store {
+            pool,
+            backend,
+            append_pool,
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -210,6 +221,9 @@ impl Store {
 
     /// Closes the pool, waiting for connections to return.
     pub async fn close(&self) {
+        if let Some(pool) = &self.append_pool {
+            pool.close().await;
+        }
         self.pool.close().await;
     }
 }

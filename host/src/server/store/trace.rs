@@ -177,10 +177,6 @@ const PAGE: i64 = 1000;
 /// Columns of one inserted row.
 const COLUMNS: usize = 14;
 
-/// Most rows PostgreSQL appends in one conditional statement (its bind
-/// parameters number at most 65 535: 14 per row and 5 for the head).
-const PG_ONE_STATEMENT: usize = 4096;
-
 /// Moves a tenant's head row from `($4, $5)` to `($1, $2)`, only if it is there.
 const MOVE_HEAD: &str =
     "UPDATE trace_heads SET seq = $1, head = $2 WHERE tenant = $3 AND seq = $4 AND head = $5";
@@ -198,23 +194,6 @@ fn insert_sql(rows: usize, positional: bool) -> String {
     sql.push_str(INSERT_INTO);
     sql.push_str("VALUES ");
     push_values(&mut sql, rows, positional, 0);
-    sql
-}
-
-/// PostgreSQL's append of `rows` rows after a known head, as one statement
-/// (so one round trip and an implicit transaction): moves the head row from
-/// `($4, $5)` to `($1, $2)` for tenant `$3` and inserts the rows only if it
-/// moved. Under READ COMMITTED a concurrent move makes the `UPDATE` match
-/// nothing once that move commits, and then nothing is inserted.
-fn append_after_sql(rows: usize) -> String {
-    let mut sql = String::with_capacity(400 + rows * COLUMNS * 7);
-    sql.push_str("WITH moved AS (");
-    sql.push_str(MOVE_HEAD);
-    sql.push_str(" RETURNING 1) ");
-    sql.push_str(INSERT_INTO);
-    sql.push_str("SELECT * FROM (VALUES ");
-    push_values(&mut sql, rows, false, 5);
-    sql.push_str(") AS v WHERE EXISTS (SELECT 1 FROM moved)");
     sql
 }
 
@@ -386,6 +365,8 @@ impl Store {
     /// holding the row and then re-checks, so a pipelined batch commits
     /// right after the one it follows, and never onto a head that moved
     /// elsewhere (another server). `false`: nothing was written.
+    /// PostgreSQL does it in one statement binding one array per column
+    /// (docs/adr/0012-pg-append-arrays.md); SQLite in one transaction.
     pub async fn trace_append_after(
         &self,
         tenant: &str,
@@ -394,30 +375,20 @@ impl Store {
         events: &[NewEvent],
         rows: &[Chained],
     ) -> Result<bool, StoreError> {
+        if let Some(pool) = &self.append_pool
+            && !rows.is_empty()
+        {
+            return super::pg_append::append_after(pool, tenant, before, after, events, rows).await;
+        }
+        // Otherwise (SQLite) the move and the inserts share a transaction.
         let seq = |c: &Chain| i64::try_from(c.last_seq()).unwrap_or(i64::MAX);
-        // PostgreSQL moves the head and inserts in one statement; otherwise
-        // the move and the inserts share a transaction.
-        let one_statement =
-            self.backend == Backend::Postgres && !rows.is_empty() && rows.len() <= PG_ONE_STATEMENT;
-        let sql = if one_statement {
-            append_after_sql(rows.len())
-        } else {
-            MOVE_HEAD.to_owned()
-        };
         let (after_head, before_head) = (hex::encode(after.head()), hex::encode(before.head()));
-        let move_head = sqlx::query(&sql)
+        let move_head = sqlx::query(MOVE_HEAD)
             .bind(seq(after))
             .bind(after_head.as_str())
             .bind(tenant)
             .bind(seq(before))
             .bind(before_head.as_str());
-        if one_statement {
-            let inserted = bind_rows(move_head, tenant, events, rows)
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
-            return Ok(inserted == rows.len() as u64);
-        }
         let mut tx = self.pool.begin().await?;
         let moved = move_head.execute(&mut *tx).await?.rows_affected();
         if moved != 1 {
