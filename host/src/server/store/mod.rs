@@ -27,7 +27,7 @@ pub use trace_query::{
     parse_verdict,
 };
 
-use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::any::install_default_drivers;
 use sqlx::{AnyPool, Connection, Row};
 use std::path::Path;
 use std::time::Duration;
@@ -120,21 +120,7 @@ impl Store {
         } else {
             return Err(StoreError::UnsupportedUrl(redact_url(url)));
         };
-        // No ping before every use (sqlx's default): on the append path it
-        // was a second round trip per batch, ~0.5 ms of a ~2 ms commit
-        // cycle under load. A connection idle for a while is still pinged,
-        // and one that fails the ping is replaced.
-        let mut options = AnyPoolOptions::new()
-            .acquire_timeout(Duration::from_secs(10))
-            .test_before_acquire(false)
-            .before_acquire(|conn, meta| {
-                Box::pin(async move {
-                    if meta.idle_for >= PING_IF_IDLE_FOR {
-                        conn.ping().await?;
-                    }
-                    Ok(true)
-                })
-            });
+        let mut options = pool_options::<sqlx::Any>();
         options = match backend {
             // One writer at a time in SQLite; WAL lets readers proceed meanwhile.
             Backend::Sqlite => options.max_connections(4).after_connect(|conn, _| {
@@ -226,6 +212,24 @@ impl Store {
         }
         self.pool.close().await;
     }
+}
+
+/// Pool options both pools share. No ping before every use (sqlx's
+/// default): on the append path it was a second round trip per batch,
+/// ~0.5 ms of a ~2 ms commit cycle under load. A connection idle for a
+/// while is still pinged, and one that fails the ping is replaced.
+fn pool_options<DB: sqlx::Database>() -> sqlx::pool::PoolOptions<DB> {
+    sqlx::pool::PoolOptions::<DB>::new()
+        .acquire_timeout(Duration::from_secs(10))
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= PING_IF_IDLE_FOR {
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
 }
 
 /// Bumps the generation inside a transaction.

@@ -6,12 +6,10 @@
 //! instead of `14 n + 5`. It runs on its own small pool of native
 //! PostgreSQL connections: sqlx's `Any` driver has no array types.
 
+use super::StoreError;
 use super::trace::{Chained, EventIndex, NewEvent, class_key};
-use super::{PING_IF_IDLE_FOR, StoreError};
 use crate::trace::Chain;
-use sqlx::Connection;
-use sqlx::postgres::{PgPool, PgPoolOptions};
-use std::time::Duration;
+use sqlx::postgres::PgPool;
 
 /// Connections of the append pool: one lane per tenant holds at most one
 /// at a time (`appender::DEPTH`), and tenants' lanes run in parallel.
@@ -34,18 +32,8 @@ const APPEND_AFTER: &str = "WITH moved AS (\
 /// A pool of native PostgreSQL connections for appends, configured like the
 /// store's own (generic plans, no ping before each use).
 pub(super) async fn connect(url: &str) -> Result<PgPool, StoreError> {
-    let pool = PgPoolOptions::new()
+    let pool = super::pool_options::<sqlx::Postgres>()
         .max_connections(POOL_SIZE)
-        .acquire_timeout(Duration::from_secs(10))
-        .test_before_acquire(false)
-        .before_acquire(|conn, meta| {
-            Box::pin(async move {
-                if meta.idle_for >= PING_IF_IDLE_FOR {
-                    conn.ping().await?;
-                }
-                Ok(true)
-            })
-        })
         .after_connect(|conn, _| {
             Box::pin(async move {
                 sqlx::query("SET plan_cache_mode = force_generic_plan")
