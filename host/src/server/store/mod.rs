@@ -140,16 +140,9 @@ impl Store {
                     Ok(())
                 })
             }),
-            // Generic plans: every statement is written so that its plan does
-            // not depend on parameter values, and an append's statement text
-            // differs with the batch's row count, so under the default each
-            // size was planned afresh on its first five runs on each
-            // connection (~10% of PostgreSQL's time under load).
             Backend::Postgres => options.max_connections(16).after_connect(|conn, _| {
                 Box::pin(async move {
-                    sqlx::query("SET plan_cache_mode = force_generic_plan")
-                        .execute(&mut *conn)
-                        .await?;
+                    sqlx::query(GENERIC_PLANS).execute(&mut *conn).await?;
                     Ok(())
                 })
             }),
@@ -213,6 +206,13 @@ impl Store {
         self.pool.close().await;
     }
 }
+
+/// Generic plans on every PostgreSQL connection: every statement is
+/// written so that its plan does not depend on parameter values, and the
+/// multi-row inserts' text differs with the row count, so under the default
+/// each size was planned afresh on its first five runs on each connection
+/// (~10% of PostgreSQL's time under load; ADR 0011).
+const GENERIC_PLANS: &str = "SET plan_cache_mode = force_generic_plan";
 
 /// Pool options both pools share. No ping before every use (sqlx's
 /// default): on the append path it was a second round trip per batch,

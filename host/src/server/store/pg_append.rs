@@ -7,27 +7,27 @@
 //! PostgreSQL connections: sqlx's `Any` driver has no array types.
 
 use super::StoreError;
-use super::trace::{Chained, EventIndex, NewEvent, class_key};
-use crate::trace::Chain;
+use super::trace::{Chained, EventIndex, HeadMove, INSERT_INTO, MOVE_HEAD, NewEvent, class_key};
 use sqlx::postgres::PgPool;
+use std::sync::LazyLock;
 
 /// Connections of the append pool: one lane per tenant holds at most one
 /// at a time (`appender::DEPTH`), and tenants' lanes run in parallel.
 const POOL_SIZE: u32 = 8;
 
-/// Moves the tenant's head row from `($4, $5)` to `($1, $2)` and inserts the
-/// rows, all or nothing: only if the head was where the batch was chained
-/// from (a concurrent move makes the `UPDATE` match nothing, and then the
-/// `INSERT` selects no rows). Rows arrive as parallel arrays, one per column.
-const APPEND_AFTER: &str = "WITH moved AS (\
-    UPDATE trace_heads SET seq = $1, head = $2 \
-    WHERE tenant = $3 AND seq = $4 AND head = $5 RETURNING 1) \
-    INSERT INTO trace_events (tenant, seq, at_ms, class, kind, event, prev, hash, \
-    agent, tool, verdict, decision_id, request_id, packs) \
-    SELECT $3, r.* FROM unnest($6::bigint[], $7::bigint[], $8::text[], $9::text[], \
-    $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], \
-    $16::text[], $17::text[], $18::text[]) AS r \
-    WHERE EXISTS (SELECT 1 FROM moved)";
+/// [`MOVE_HEAD`] and [`INSERT_INTO`] as one statement: the rows go in only
+/// if the head moved from where the batch was chained (a concurrent move
+/// makes the `UPDATE` match nothing, and then the `INSERT` selects no rows).
+/// Rows arrive as parallel arrays, one per column after the tenant (`$3`).
+static APPEND_AFTER: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH moved AS ({MOVE_HEAD} RETURNING 1) {INSERT_INTO}\
+         SELECT $3, r.* FROM unnest($6::bigint[], $7::bigint[], $8::text[], $9::text[], \
+         $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], \
+         $16::text[], $17::text[], $18::text[]) AS r \
+         WHERE EXISTS (SELECT 1 FROM moved)"
+    )
+});
 
 /// A pool of native PostgreSQL connections for appends, configured like the
 /// store's own (generic plans, no ping before each use).
@@ -36,7 +36,7 @@ pub(super) async fn connect(url: &str) -> Result<PgPool, StoreError> {
         .max_connections(POOL_SIZE)
         .after_connect(|conn, _| {
             Box::pin(async move {
-                sqlx::query("SET plan_cache_mode = force_generic_plan")
+                sqlx::query(super::GENERIC_PLANS)
                     .execute(&mut *conn)
                     .await?;
                 Ok(())
@@ -102,26 +102,23 @@ impl<'a> Columns<'a> {
     }
 }
 
-/// Appends `rows` (chained from `before` to `after`) to `tenant`'s log if its
-/// stored head still is `before`. `false`: the head was elsewhere and
-/// nothing was written.
+/// Appends `rows` to `tenant`'s log if its stored head row is still
+/// `moved.from`, moving it to `moved.to`. `false`: the head was elsewhere
+/// and nothing was written.
 pub(super) async fn append_after(
     pool: &PgPool,
     tenant: &str,
-    before: &Chain,
-    after: &Chain,
+    moved: &HeadMove,
     events: &[NewEvent],
     rows: &[Chained],
 ) -> Result<bool, StoreError> {
-    let seq = |c: &Chain| i64::try_from(c.last_seq()).unwrap_or(i64::MAX);
-    let (after_head, before_head) = (hex::encode(after.head()), hex::encode(before.head()));
     let c = Columns::of(events, rows);
-    let inserted = sqlx::query(APPEND_AFTER)
-        .bind(seq(after))
-        .bind(after_head.as_str())
+    let inserted = sqlx::query(APPEND_AFTER.as_str())
+        .bind(moved.to.0)
+        .bind(moved.to.1.as_str())
         .bind(tenant)
-        .bind(seq(before))
-        .bind(before_head.as_str())
+        .bind(moved.from.0)
+        .bind(moved.from.1.as_str())
         .bind(&c.seq)
         .bind(&c.at_ms)
         .bind(&c.class)

@@ -178,11 +178,11 @@ const PAGE: i64 = 1000;
 const COLUMNS: usize = 14;
 
 /// Moves a tenant's head row from `($4, $5)` to `($1, $2)`, only if it is there.
-const MOVE_HEAD: &str =
+pub(super) const MOVE_HEAD: &str =
     "UPDATE trace_heads SET seq = $1, head = $2 WHERE tenant = $3 AND seq = $4 AND head = $5";
 
 /// The columns an append writes.
-const INSERT_INTO: &str = "INSERT INTO trace_events (tenant, seq, at_ms, class, kind, event, \
+pub(super) const INSERT_INTO: &str = "INSERT INTO trace_events (tenant, seq, at_ms, class, kind, event, \
     prev, hash, agent, tool, verdict, decision_id, request_id, packs) ";
 
 /// `INSERT INTO trace_events ... VALUES (...), ...` for `rows` rows.
@@ -193,13 +193,13 @@ fn insert_sql(rows: usize, positional: bool) -> String {
     let mut sql = String::with_capacity(200 + rows * COLUMNS * 6);
     sql.push_str(INSERT_INTO);
     sql.push_str("VALUES ");
-    push_values(&mut sql, rows, positional, 0);
+    push_values(&mut sql, rows, positional);
     sql
 }
 
 /// `(p, p, ...), (...)` for `rows` rows of [`COLUMNS`] placeholders, `$n`
-/// numbered after `first` unless `positional`.
-fn push_values(sql: &mut String, rows: usize, positional: bool, first: usize) {
+/// unless `positional`.
+fn push_values(sql: &mut String, rows: usize, positional: bool) {
     for i in 0..rows {
         sql.push_str(if i == 0 { "(" } else { ",(" });
         for c in 0..COLUMNS {
@@ -210,11 +210,28 @@ fn push_values(sql: &mut String, rows: usize, positional: bool, first: usize) {
                 sql.push('?');
             } else {
                 sql.push('$');
-                sql.push_str(&(first + i * COLUMNS + c + 1).to_string());
+                sql.push_str(&(i * COLUMNS + c + 1).to_string());
             }
         }
         sql.push(')');
     }
+}
+
+/// A head row's `(seq, head)` columns for `chain`.
+fn head_row(chain: &Chain) -> (i64, String) {
+    (
+        i64::try_from(chain.last_seq()).unwrap_or(i64::MAX),
+        hex::encode(chain.head()),
+    )
+}
+
+/// Where a conditional append moves a tenant's head row: [`MOVE_HEAD`]'s
+/// parameters, `($1, $2)` = `to` and `($4, $5)` = `from`.
+pub(super) struct HeadMove {
+    /// The row as the batch was chained after.
+    pub from: (i64, String),
+    /// The row once the batch is in.
+    pub to: (i64, String),
 }
 
 /// The stored name of an event class.
@@ -375,19 +392,23 @@ impl Store {
         events: &[NewEvent],
         rows: &[Chained],
     ) -> Result<bool, StoreError> {
+        let moved = HeadMove {
+            from: head_row(before),
+            to: head_row(after),
+        };
         if let Some(pool) = &self.append_pool
             && !rows.is_empty()
         {
-            return super::pg_append::append_after(pool, tenant, before, after, events, rows).await;
+            return super::pg_append::append_after(pool, tenant, &moved, events, rows).await;
         }
         // Otherwise (SQLite) the move and the inserts share a transaction.
-        let seq = |c: &Chain| i64::try_from(c.last_seq()).unwrap_or(i64::MAX);
-        let (after_head, before_head) = (hex::encode(after.head()), hex::encode(before.head()));
+        let (after_seq, after_head) = &moved.to;
+        let (before_seq, before_head) = &moved.from;
         let move_head = sqlx::query(MOVE_HEAD)
-            .bind(seq(after))
+            .bind(after_seq)
             .bind(after_head.as_str())
             .bind(tenant)
-            .bind(seq(before))
+            .bind(before_seq)
             .bind(before_head.as_str());
         let mut tx = self.pool.begin().await?;
         let moved = move_head.execute(&mut *tx).await?.rows_affected();
