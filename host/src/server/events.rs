@@ -11,7 +11,7 @@
 //! changes produced for it before the first decision made under it.
 
 use super::resolve::Served;
-use super::store::{EventIndex, NewEvent, StoreError, now_ms};
+use super::store::{Audit, EventIndex, NewEvent, StoreError, now_ms};
 use crate::trace::{EventClass, canonical};
 use crate::{Basis, CompositionSpec, Decision, FindingRecord, Request, SafetyClass, Verdict};
 use serde::{Deserialize, Serialize};
@@ -221,14 +221,20 @@ pub struct AdminEvent {
     pub detail: Value,
 }
 
-/// An admin event of `kind` (`tenant-created`, `composition-changed`, ...).
-pub fn admin_event(kind: &str, actor: &str, detail: Value) -> Result<NewEvent, StoreError> {
-    new_event(
+/// An admin event of `kind` (`tenant-created`, `composition-changed`, ...)
+/// for `log` (a tenant, or [`FLEET_LOG`]), to be committed with the change
+/// it records.
+pub fn audit(log: &str, kind: &str, actor: &str, detail: Value) -> Result<Audit, StoreError> {
+    let event = new_event(
         EventClass::Admin,
         kind,
         &AdminEvent {
             actor: actor.to_owned(),
             detail,
         },
-    )
+    )?;
+    Ok(Audit {
+        log: log.to_owned(),
+        event,
+    })
 }

@@ -191,6 +191,18 @@ impl From<super::store::StoreError> for ApiError {
             super::store::StoreError::Database(sqlx::Error::PoolTimedOut) => {
                 ApiError::new(Kind::Unavailable, "the database is unavailable")
             }
+            super::store::StoreError::NotRecorded { log, message } => {
+                // The cause is the server's business; the caller learns what happened.
+                eprintln!(
+                    "warden: a change to `{log}` was not made: cannot append its event: {message}"
+                );
+                ApiError::new(
+                    Kind::Unavailable,
+                    format!(
+                        "the change was not made: it could not be recorded in the trace log of `{log}`"
+                    ),
+                )
+            }
             e => ApiError::internal(e),
         }
     }

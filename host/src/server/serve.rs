@@ -2,8 +2,9 @@
 //! the HTTP listener, the generation poller and graceful shutdown.
 
 use super::api::router;
-use super::api::tenants::{TenantSettings, new_tenant_row};
+use super::api::tenants::{TenantSettings, created_event, new_tenant_row};
 use super::auth::{Authenticator, Role, TokenSigner};
+use super::events::audit;
 use super::keys::{self, MasterKey, Publisher};
 use super::problem::ApiError;
 use super::resolve::{CompositionDoc, PackRef, Source};
@@ -442,6 +443,9 @@ async fn register_builtins(
     Ok(names)
 }
 
+/// The actor of the changes the server makes itself (seeding).
+const SEED_ACTOR: &str = "warden";
+
 /// Creates `tenant` (if absent) composed of `packs` from the fleet catalog,
 /// with default effect `allow` (the packs are guardrails).
 pub async fn seed_tenant(
@@ -455,8 +459,10 @@ pub async fn seed_tenant(
     if state.store().tenant(tenant).await?.is_some() {
         return Ok(());
     }
-    let row = new_tenant_row(state, tenant, None, &TenantSettings::default()).map_err(setup)?;
-    state.store().create_tenant(&row).await?;
+    let settings = TenantSettings::default();
+    let row = new_tenant_row(state, tenant, None, &settings).map_err(setup)?;
+    let created = created_event(&row, SEED_ACTOR, &settings).map_err(setup)?;
+    state.store().create_tenant(&row, &created).await?;
     let doc = CompositionDoc {
         packs: packs
             .iter()
@@ -475,7 +481,17 @@ pub async fn seed_tenant(
     state.refresh().await.map_err(setup)?;
     state.build(tenant, &doc).await.map_err(setup)?;
     let text = serde_json::to_string(&doc).map_err(|e| ServeError::Setup(e.to_string()))?;
-    match state.store().save_composition(tenant, 0, &text).await? {
+    let changed = audit(
+        tenant,
+        "composition-changed",
+        SEED_ACTOR,
+        serde_json::json!({"version": 1, "composition": doc}),
+    )?;
+    match state
+        .store()
+        .save_composition(tenant, 0, &text, &changed)
+        .await?
+    {
         Saved::Ok(_) => {}
         other => {
             return Err(ServeError::Setup(format!(

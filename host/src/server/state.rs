@@ -251,30 +251,6 @@ impl AppState {
         Ok(rt)
     }
 
-    /// Appends an admin event to `log` (a tenant, or [`events::FLEET_LOG`])
-    /// after a change was saved. If it cannot be recorded the caller learns
-    /// it: the change stands, and the error says it is missing from the log.
-    pub async fn log_admin(
-        &self,
-        log: &str,
-        kind: &str,
-        actor: &str,
-        detail: serde_json::Value,
-    ) -> Result<(), ApiError> {
-        let event = events::admin_event(kind, actor, detail)?;
-        self.appender()
-            .append(log, vec![event])
-            .await
-            .map(|_| ())
-            .map_err(|e| {
-                eprintln!("warden: cannot record `{kind}` in the trace log of `{log}`: {e}");
-                ApiError::new(
-                    Kind::Unavailable,
-                    format!("the change was saved but could not be recorded in the trace log: {e}"),
-                )
-            })
-    }
-
     /// Records an effective configuration: the first time the tenant uses
     /// it, a `configuration` event in its log (before any decision made
     /// under it) and a row replay finds it by. Returns the digest.

@@ -2,6 +2,7 @@
 //! PostgreSQL (each test in its own fresh database).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod admin_log;
 mod auth;
 mod auth_table;
 mod bad_input;

@@ -3,7 +3,7 @@
 
 use crate::Layer;
 use crate::server::auth::Role;
-use crate::server::events::FLEET_LOG;
+use crate::server::events::{FLEET_LOG, audit};
 use crate::server::extract::{ApiJson, Caller};
 use crate::server::problem::{ApiError, Kind};
 use crate::server::resolve::{CompositionDoc, Served};
@@ -73,20 +73,19 @@ pub async fn put(
     st.tenant_row(&tenant).await?;
     let serving = st.build(&tenant, &body.composition).await?.serving;
     let text = serde_json::to_string(&body.composition).map_err(ApiError::internal)?;
+    let event = audit(
+        &tenant,
+        "composition-changed",
+        caller.sub(),
+        json!({"version": body.version.saturating_add(1), "composition": body.composition}),
+    )?;
     match st
         .store()
-        .save_composition(&tenant, body.version, &text)
+        .save_composition(&tenant, body.version, &text, &event)
         .await?
     {
         Saved::Ok(v) => {
             st.refresh().await?;
-            st.log_admin(
-                &tenant,
-                "composition-changed",
-                caller.sub(),
-                serde_json::json!({"version": v, "composition": body.composition}),
-            )
-            .await?;
             Ok(Json(VersionedComposition {
                 version: v,
                 composition: body.composition,
@@ -177,16 +176,19 @@ pub async fn put_fleet_layer(
         .map_err(|e| ApiError::new(Kind::InvalidComposition, e.to_string()))?;
     }
     let text = serde_json::to_string(&body.layer).map_err(ApiError::internal)?;
-    match st.store().save_fleet_layer(body.version, &text).await? {
+    let event = audit(
+        FLEET_LOG,
+        "fleet-layer-changed",
+        caller.sub(),
+        json!({"version": body.version.saturating_add(1), "layer": body.layer}),
+    )?;
+    match st
+        .store()
+        .save_fleet_layer(body.version, &text, &event)
+        .await?
+    {
         Ok(v) => {
             st.refresh().await?;
-            st.log_admin(
-                FLEET_LOG,
-                "fleet-layer-changed",
-                caller.sub(),
-                json!({"version": v, "layer": body.layer}),
-            )
-            .await?;
             Ok(Json(VersionedLayer {
                 version: v,
                 layer: body.layer,

@@ -4,7 +4,7 @@
 use super::{Paged, rfc3339};
 use crate::diff::PackDiff;
 use crate::server::auth::Role;
-use crate::server::events::FLEET_LOG;
+use crate::server::events::{FLEET_LOG, audit};
 use crate::server::extract::{ApiQuery, Caller, PageParams, body_error};
 use crate::server::keys::{SignatureError, verify_pack};
 use crate::server::problem::{ApiError, Kind};
@@ -170,23 +170,22 @@ pub async fn store_upload(
         uploaded_ms: now_ms(),
         uploaded_by: uploader.to_owned(),
     };
-    match st.store().insert_pack(&row, &bytes).await? {
+    let log = match &scope {
+        PackScope::Fleet => FLEET_LOG,
+        PackScope::Tenant(t) => t.as_str(),
+    };
+    let event = audit(
+        log,
+        "pack-uploaded",
+        uploader,
+        json!({"name": row.name, "version": row.version, "digest": row.digest,
+               "size": row.size, "publisher": row.publisher,
+               "signed": row.signature.is_some()}),
+    )?;
+    match st.store().insert_pack(&row, &bytes, &event).await? {
         Inserted::Created => {
             st.remember_pack(pack);
             st.refresh().await?;
-            let log = match &scope {
-                PackScope::Fleet => FLEET_LOG,
-                PackScope::Tenant(t) => t.as_str(),
-            };
-            st.log_admin(
-                log,
-                "pack-uploaded",
-                uploader,
-                json!({"name": row.name, "version": row.version, "digest": row.digest,
-                       "size": row.size, "publisher": row.publisher,
-                       "signed": row.signature.is_some()}),
-            )
-            .await?;
             Ok((StatusCode::CREATED, version_view(&row)?))
         }
         Inserted::Unchanged(existing) => Ok((StatusCode::OK, version_view(&existing)?)),

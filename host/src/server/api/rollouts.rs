@@ -2,7 +2,7 @@
 
 use super::Paged;
 use crate::rollout::{Mode, Rollout, Stage, State as RState};
-use crate::server::events::FLEET_LOG;
+use crate::server::events::{FLEET_LOG, audit};
 use crate::server::extract::{ApiJson, ApiQuery, Caller, PageParams};
 use crate::server::problem::{ApiError, Kind, Problem};
 use crate::server::state::AppState;
@@ -107,20 +107,19 @@ pub async fn start(
     )
     .map_err(|e| ApiError::new(Kind::Unprocessable, e.to_string()))?;
     let doc = serde_json::to_string(&r).map_err(ApiError::internal)?;
+    let event = audit(
+        FLEET_LOG,
+        "rollout-step",
+        caller.sub(),
+        serde_json::json!({"action": "start", "rollout": r}),
+    )?;
     match st
         .store()
-        .insert_rollout(&id, &r.pack, state_key(r.state), &doc)
+        .insert_rollout(&id, &r.pack, state_key(r.state), &doc, &event)
         .await?
     {
         RolloutWrite::Ok => {
             st.refresh().await?;
-            st.log_admin(
-                FLEET_LOG,
-                "rollout-step",
-                caller.sub(),
-                serde_json::json!({"action": "start", "rollout": r}),
-            )
-            .await?;
             Ok((StatusCode::CREATED, Json(r)))
         }
         RolloutWrite::Conflict => Err(ApiError::new(
@@ -157,20 +156,19 @@ async fn transition(
     let doc = serde_json::to_string(&r).map_err(ApiError::internal)?;
     let to = r.to.to_string();
     let current = (r.state == RState::Completed).then_some((r.pack.as_str(), to.as_str()));
+    let event = audit(
+        FLEET_LOG,
+        "rollout-step",
+        actor,
+        serde_json::json!({"action": action, "rollout": r}),
+    )?;
     match st
         .store()
-        .update_rollout(id, &old, state_key(r.state), &doc, current)
+        .update_rollout(id, &old, state_key(r.state), &doc, current, &event)
         .await?
     {
         RolloutWrite::Ok => {
             st.refresh().await?;
-            st.log_admin(
-                FLEET_LOG,
-                "rollout-step",
-                actor,
-                serde_json::json!({"action": action, "rollout": r}),
-            )
-            .await?;
             Ok(Json(r))
         }
         RolloutWrite::Conflict => Err(ApiError::new(

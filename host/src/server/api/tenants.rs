@@ -2,12 +2,13 @@
 
 use super::{Paged, rfc3339};
 use crate::server::auth::Role;
+use crate::server::events::audit;
 use crate::server::extract::{ApiJson, ApiQuery, Caller, PageParams};
 use crate::server::keys;
 use crate::server::problem::{ApiError, Kind};
 use crate::server::resolve::CompositionDoc;
 use crate::server::state::AppState;
-use crate::server::store::{TenantRow, now_ms};
+use crate::server::store::{Audit, TenantRow, now_ms};
 use crate::server::trace_settings::{Retention, TraceSettings};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -153,21 +154,29 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<TenantView>), ApiError> {
     caller.fleet_admin()?;
     let row = new_tenant_row(&st, &body.id, body.display_name.as_deref(), &body.settings)?;
-    if !st.store().create_tenant(&row).await? {
+    let event = created_event(&row, caller.sub(), &body.settings)?;
+    if !st.store().create_tenant(&row, &event).await? {
         return Err(ApiError::new(
             Kind::Conflict,
             format!("tenant `{}` already exists", body.id),
         ));
     }
     st.refresh().await?;
-    st.log_admin(
+    Ok((StatusCode::CREATED, Json(view(&row)?)))
+}
+
+/// The `tenant-created` event of a new tenant's row, for its own log.
+pub fn created_event(
+    row: &TenantRow,
+    actor: &str,
+    settings: &TenantSettings,
+) -> Result<Audit, ApiError> {
+    Ok(audit(
         &row.id,
         "tenant-created",
-        caller.sub(),
-        serde_json::json!({"display_name": row.display_name, "settings": body.settings}),
-    )
-    .await?;
-    Ok((StatusCode::CREATED, Json(view(&row)?)))
+        actor,
+        serde_json::json!({"display_name": row.display_name, "settings": settings}),
+    )?)
 }
 
 /// A new tenant's row: validated id, fresh key pair sealed with the master key.
@@ -265,6 +274,13 @@ pub async fn update(
         .map(serde_json::to_string)
         .transpose()
         .map_err(ApiError::internal)?;
+    let event = audit(
+        &tenant,
+        "tenant-updated",
+        caller.sub(),
+        serde_json::json!({"display_name": body.display_name, "disabled": body.disabled,
+                           "settings": body.settings}),
+    )?;
     let t = st
         .store()
         .update_tenant(
@@ -272,18 +288,11 @@ pub async fn update(
             body.display_name.as_deref(),
             body.disabled,
             settings.as_deref(),
+            &event,
         )
         .await?
         .ok_or_else(|| ApiError::not_found("tenant", &tenant))?;
     st.refresh().await?;
-    st.log_admin(
-        &tenant,
-        "tenant-updated",
-        caller.sub(),
-        serde_json::json!({"display_name": body.display_name, "disabled": body.disabled,
-                           "settings": body.settings}),
-    )
-    .await?;
     Ok(Json(view(&t)?))
 }
 

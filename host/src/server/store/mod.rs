@@ -3,6 +3,7 @@
 //! versioned sqlx migrations at start and share every query (portable SQL
 //! with `$n` parameters), so behaviour cannot drift between them.
 
+mod change;
 mod checkpoints;
 mod packs;
 mod pg_append;
@@ -13,6 +14,7 @@ mod trace;
 mod trace_query;
 mod trace_replay;
 
+pub use change::Audit;
 pub use checkpoints::LogStatus;
 pub use packs::{Inserted, PackRow, PackScope};
 pub use retention::PruneOutcome;
@@ -54,6 +56,17 @@ pub enum StoreError {
         /// What was being read.
         what: String,
         /// The parse error.
+        message: String,
+    },
+    /// A change's admin event could not be appended to its log, so the
+    /// change was not made either.
+    #[error(
+        "the change was not made: it could not be recorded in the trace log of `{log}`: {message}"
+    )]
+    NotRecorded {
+        /// The log (a tenant id, or the fleet log).
+        log: String,
+        /// Why the append failed.
         message: String,
     },
     /// The data directory cannot be created.
@@ -230,14 +243,6 @@ fn pool_options<DB: sqlx::Database>() -> sqlx::pool::PoolOptions<DB> {
                 Ok(true)
             })
         })
-}
-
-/// Bumps the generation inside a transaction.
-pub(crate) async fn bump(tx: &mut sqlx::AnyConnection) -> Result<(), StoreError> {
-    sqlx::query("UPDATE generation SET value = value + 1 WHERE id = 1")
-        .execute(&mut *tx)
-        .await?;
-    Ok(())
 }
 
 /// A URL without its password, for error messages.

@@ -1,7 +1,7 @@
 //! The pack catalog's rows: immutable versions, content-addressed bytes,
 //! and each fleet pack's current version.
 
-use super::{Page, Store, StoreError, bump};
+use super::{Audit, Page, Store, StoreError};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -79,9 +79,15 @@ pub enum Inserted {
 }
 
 impl Store {
-    /// Stores a pack version and its bytes. The first fleet version of a
-    /// name becomes its current version.
-    pub async fn insert_pack(&self, p: &PackRow, bytes: &[u8]) -> Result<Inserted, StoreError> {
+    /// Stores a pack version and its bytes, recorded by `audit` (only when
+    /// the version is new). The first fleet version of a name becomes its
+    /// current version.
+    pub async fn insert_pack(
+        &self,
+        p: &PackRow,
+        bytes: &[u8],
+        audit: &Audit,
+    ) -> Result<Inserted, StoreError> {
         let mut tx = self.pool.begin().await?;
         let existing = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM packs WHERE scope = $1 AND name = $2 AND version = $3"
@@ -137,8 +143,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        bump(&mut tx).await?;
-        tx.commit().await?;
+        self.commit_change(tx, audit).await?;
         Ok(Inserted::Created)
     }
 
@@ -230,12 +235,13 @@ impl Store {
         Ok((r.try_get(0)?, r.try_get(1)?))
     }
 
-    /// Saves the fleet layer if its version is still `expected`; the new
-    /// version, or `Err(current)` when stale.
+    /// Saves the fleet layer, recorded by `audit`, if its version is still
+    /// `expected`; the new version (`expected + 1`), or `Err(current)` when stale.
     pub async fn save_fleet_layer(
         &self,
         expected: i64,
         doc: &str,
+        audit: &Audit,
     ) -> Result<Result<i64, i64>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
@@ -249,8 +255,7 @@ impl Store {
             drop(tx);
             return Ok(Err(self.fleet_layer().await?.1));
         }
-        bump(&mut tx).await?;
-        tx.commit().await?;
+        self.commit_change(tx, audit).await?;
         Ok(Ok(expected + 1))
     }
 }

@@ -1,6 +1,6 @@
 //! Rollout rows and the shadow-mode differences they collect.
 
-use super::{Page, Store, StoreError, bump, now_ms};
+use super::{Audit, Page, Store, StoreError, now_ms};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -51,13 +51,15 @@ fn diff_row(r: &AnyRow) -> Result<ShadowDiffRow, StoreError> {
 }
 
 impl Store {
-    /// Inserts a new rollout; `Conflict` when the pack has an open one.
+    /// Inserts a new rollout, recorded by `audit`; `Conflict` when the pack
+    /// has an open one.
     pub async fn insert_rollout(
         &self,
         id: &str,
         pack: &str,
         state: &str,
         doc: &str,
+        audit: &Audit,
     ) -> Result<RolloutWrite, StoreError> {
         let mut tx = self.pool.begin().await?;
         let open = sqlx::query(
@@ -91,13 +93,13 @@ impl Store {
             }
             Err(e) => return Err(e.into()),
         }
-        bump(&mut tx).await?;
-        tx.commit().await?;
+        self.commit_change(tx, audit).await?;
         Ok(RolloutWrite::Ok)
     }
 
-    /// Replaces a rollout's document if it is still `old_doc`; when
-    /// `current` is given, also makes that the pack's current version.
+    /// Replaces a rollout's document, recorded by `audit`, if it is still
+    /// `old_doc`; when `current` is given, also makes that the pack's
+    /// current version.
     pub async fn update_rollout(
         &self,
         id: &str,
@@ -105,6 +107,7 @@ impl Store {
         state: &str,
         doc: &str,
         current: Option<(&str, &str)>,
+        audit: &Audit,
     ) -> Result<RolloutWrite, StoreError> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
@@ -130,8 +133,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        bump(&mut tx).await?;
-        tx.commit().await?;
+        self.commit_change(tx, audit).await?;
         Ok(RolloutWrite::Ok)
     }
 

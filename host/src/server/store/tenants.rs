@@ -1,7 +1,7 @@
 //! Tenant rows: identity, keys (the secret key encrypted), settings, and the
 //! composition document with its optimistic-concurrency version.
 
-use super::{Page, Store, StoreError, bump, now_ms};
+use super::{Audit, Page, Store, StoreError, now_ms};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -60,8 +60,8 @@ pub enum Saved {
 }
 
 impl Store {
-    /// Inserts a tenant; `false` when the id is taken.
-    pub async fn create_tenant(&self, t: &TenantRow) -> Result<bool, StoreError> {
+    /// Inserts a tenant, recorded by `audit`; `false` when the id is taken.
+    pub async fn create_tenant(&self, t: &TenantRow, audit: &Audit) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(&format!(
             "INSERT INTO tenants ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
@@ -82,8 +82,7 @@ impl Store {
         if done.rows_affected() == 0 {
             return Ok(false);
         }
-        bump(&mut tx).await?;
-        tx.commit().await?;
+        self.commit_change(tx, audit).await?;
         Ok(true)
     }
 
@@ -125,13 +124,15 @@ impl Store {
         rows.iter().map(row).collect()
     }
 
-    /// Changes name, disabled flag and settings; `None` leaves a field as is.
+    /// Changes name, disabled flag and settings, recorded by `audit`;
+    /// `None` leaves a field as is.
     pub async fn update_tenant(
         &self,
         id: &str,
         display_name: Option<&str>,
         disabled: Option<bool>,
         settings: Option<&str>,
+        audit: &Audit,
     ) -> Result<Option<TenantRow>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
@@ -149,17 +150,18 @@ impl Store {
         if done.rows_affected() == 0 {
             return Ok(None);
         }
-        bump(&mut tx).await?;
-        tx.commit().await?;
+        self.commit_change(tx, audit).await?;
         self.tenant(id).await
     }
 
-    /// Saves a composition if the tenant's version is still `expected`.
+    /// Saves a composition, recorded by `audit`, if the tenant's version is
+    /// still `expected` (the new version is `expected + 1`).
     pub async fn save_composition(
         &self,
         id: &str,
         expected: i64,
         doc: &str,
+        audit: &Audit,
     ) -> Result<Saved, StoreError> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
@@ -179,8 +181,7 @@ impl Store {
                 None => Saved::NotFound,
             });
         }
-        bump(&mut tx).await?;
-        tx.commit().await?;
+        self.commit_change(tx, audit).await?;
         Ok(Saved::Ok(expected + 1))
     }
 }
