@@ -317,3 +317,36 @@ both!(
         assert_eq!(store.trace_head("acme").await.unwrap().unwrap().0, 5);
     }
 );
+
+/// warden's PostgreSQL sessions ask the kernel to write their data back
+/// early (ADR 0014), unless the operator configured it: then their value
+/// stands, even 0.
+#[tokio::test]
+async fn postgres_sessions_flush_writes_early_unless_configured() {
+    use warden_host::server::store::Store;
+    let setting = |store: Store| async move {
+        let v: String = sqlx::query_scalar("SELECT current_setting('backend_flush_after')")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        store.close().await;
+        v
+    };
+    let db = PgDb::create().await;
+    assert_eq!(
+        setting(Store::connect(&db.url).await.unwrap()).await,
+        "256kB"
+    );
+    let mut admin = {
+        use sqlx::Connection;
+        sqlx::PgConnection::connect(&pg_admin_url()).await.unwrap()
+    };
+    sqlx::query(&format!(
+        "ALTER DATABASE {} SET backend_flush_after = 0",
+        db.name
+    ))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(setting(Store::connect(&db.url).await.unwrap()).await, "0");
+}

@@ -155,7 +155,7 @@ impl Store {
             }),
             Backend::Postgres => options.max_connections(16).after_connect(|conn, _| {
                 Box::pin(async move {
-                    sqlx::query(GENERIC_PLANS).execute(&mut *conn).await?;
+                    sqlx::query(SESSION_SETUP).execute(&mut *conn).await?;
                     Ok(())
                 })
             }),
@@ -220,12 +220,28 @@ impl Store {
     }
 }
 
-/// Generic plans on every PostgreSQL connection: every statement is
-/// written so that its plan does not depend on parameter values, and the
-/// multi-row inserts' text differs with the row count, so under the default
-/// each size was planned afresh on its first five runs on each connection
-/// (~10% of PostgreSQL's time under load; ADR 0011).
-const GENERIC_PLANS: &str = "SET plan_cache_mode = force_generic_plan";
+/// Run on every PostgreSQL connection warden opens:
+///
+/// - Generic plans: every statement is written so that its plan does not
+///   depend on parameter values, and the multi-row inserts' text differs
+///   with the row count, so under the default each size was planned afresh
+///   on its first five runs on each connection (~10% of PostgreSQL's time
+///   under load; ADR 0011).
+/// - `backend_flush_after = 256kB`, unless the operator configured it
+///   anywhere (server, database, role, connection options): the trace log
+///   writes tens of MB/s, and left in the kernel's page cache they were all
+///   flushed by each checkpoint's final fsyncs, stalling every commit
+///   behind them for 0.2-0.4 s (ADR 0014). A server that cannot set it
+///   keeps its own value.
+const SESSION_SETUP: &str = "DO $$ BEGIN \
+    PERFORM set_config('plan_cache_mode', 'force_generic_plan', false); \
+    IF (SELECT source FROM pg_settings WHERE name = 'backend_flush_after') = 'default' THEN \
+        BEGIN \
+            PERFORM set_config('backend_flush_after', '256kB', false); \
+        EXCEPTION WHEN OTHERS THEN NULL; \
+        END; \
+    END IF; \
+END $$";
 
 /// Pool options both pools share. No ping before every use (sqlx's
 /// default): on the append path it was a second round trip per batch,

@@ -30,13 +30,13 @@ static APPEND_AFTER: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// A pool of native PostgreSQL connections for appends, configured like the
-/// store's own (generic plans, no ping before each use).
+/// store's own (the same session setup, no ping before each use).
 pub(super) async fn connect(url: &str) -> Result<PgPool, StoreError> {
     let pool = super::pool_options::<sqlx::Postgres>()
         .max_connections(POOL_SIZE)
         .after_connect(|conn, _| {
             Box::pin(async move {
-                sqlx::query(super::GENERIC_PLANS)
+                sqlx::query(super::SESSION_SETUP)
                     .execute(&mut *conn)
                     .await?;
                 Ok(())
