@@ -40,6 +40,16 @@ async fn restore_head(app: &App, log: &str, head: &str) {
         .unwrap();
 }
 
+/// `PUT /v1/tenants/acme/composition` over `version`.
+async fn put_composition(app: &App, token: &str, version: i64, doc: &serde_json::Value) -> Resp {
+    app.put(
+        "/v1/tenants/acme/composition",
+        token,
+        &json!({"version": version, "composition": doc}),
+    )
+    .await
+}
+
 /// `log` verifies and ends at `last_seq`.
 async fn assert_chain_whole(app: &App, log: &str, last_seq: u64) {
     let report = app.state.store().trace_verify(log).await.unwrap();
@@ -67,13 +77,7 @@ both!(
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json);
         let doc = json!({"packs": [{"name": "treasury"}], "default_effect": "allow"});
-        let r = app
-            .put(
-                "/v1/tenants/acme/composition",
-                &admin,
-                &json!({"version": 0, "composition": doc}),
-            )
-            .await;
+        let r = put_composition(&app, &admin, 0, &doc).await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
         assert_eq!(
             kinds(&app, "acme").await,
@@ -83,13 +87,7 @@ both!(
         let head = break_head(&app, "acme").await;
         let wider = json!({"packs": [{"name": "treasury"}, {"name": "pii-strict"}],
                            "default_effect": "allow"});
-        let r = app
-            .put(
-                "/v1/tenants/acme/composition",
-                &admin,
-                &json!({"version": 1, "composition": wider}),
-            )
-            .await;
+        let r = put_composition(&app, &admin, 1, &wider).await;
         assert_not_made(&r, "acme");
         let r = app
             .patch(
@@ -111,13 +109,7 @@ both!(
         // Once the log can be written again, the same change goes through,
         // with its event, and the chain holds.
         restore_head(&app, "acme", &head).await;
-        let r = app
-            .put(
-                "/v1/tenants/acme/composition",
-                &admin,
-                &json!({"version": 1, "composition": wider}),
-            )
-            .await;
+        let r = put_composition(&app, &admin, 1, &wider).await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
         assert_eq!(r.json["version"], 2);
         assert_eq!(
