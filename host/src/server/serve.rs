@@ -1,10 +1,10 @@
 //! Starting the control plane: configuration, keys, store, built-in packs,
 //! the HTTP listener, the generation poller and graceful shutdown.
 
+use super::api::compositions::changed_event;
 use super::api::router;
 use super::api::tenants::{TenantSettings, created_event, new_tenant_row};
 use super::auth::{Authenticator, Role, TokenSigner};
-use super::events::audit;
 use super::keys::{self, MasterKey, Publisher};
 use super::problem::ApiError;
 use super::resolve::{CompositionDoc, PackRef, Source};
@@ -481,12 +481,7 @@ pub async fn seed_tenant(
     state.refresh().await.map_err(setup)?;
     state.build(tenant, &doc).await.map_err(setup)?;
     let text = serde_json::to_string(&doc).map_err(|e| ServeError::Setup(e.to_string()))?;
-    let changed = audit(
-        tenant,
-        "composition-changed",
-        SEED_ACTOR,
-        serde_json::json!({"version": 1, "composition": doc}),
-    )?;
+    let changed = changed_event(tenant, SEED_ACTOR, 1, &doc)?;
     match state
         .store()
         .save_composition(tenant, 0, &text, &changed)

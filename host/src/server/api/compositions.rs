@@ -8,7 +8,7 @@ use crate::server::extract::{ApiJson, Caller};
 use crate::server::problem::{ApiError, Kind};
 use crate::server::resolve::{CompositionDoc, Served};
 use crate::server::state::AppState;
-use crate::server::store::Saved;
+use crate::server::store::{Audit, Saved, StoreError};
 use axum::Json;
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
@@ -53,6 +53,22 @@ pub async fn get(
     }))
 }
 
+/// The `composition-changed` event of `tenant`'s composition becoming
+/// `doc` at `version` (every writer records it in this one shape).
+pub fn changed_event(
+    tenant: &str,
+    actor: &str,
+    version: i64,
+    doc: &CompositionDoc,
+) -> Result<Audit, StoreError> {
+    audit(
+        tenant,
+        "composition-changed",
+        actor,
+        json!({"version": version, "composition": doc}),
+    )
+}
+
 /// Replaces the tenant's composition if `version` is current. Validated
 /// first: packs resolve, rules exist, parameters fit, restrict-only layers
 /// do not loosen.
@@ -73,11 +89,11 @@ pub async fn put(
     st.tenant_row(&tenant).await?;
     let serving = st.build(&tenant, &body.composition).await?.serving;
     let text = serde_json::to_string(&body.composition).map_err(ApiError::internal)?;
-    let event = audit(
+    let event = changed_event(
         &tenant,
-        "composition-changed",
         caller.sub(),
-        json!({"version": body.version.saturating_add(1), "composition": body.composition}),
+        body.version.saturating_add(1),
+        &body.composition,
     )?;
     match st
         .store()

@@ -4,7 +4,6 @@
 //! one transaction, so the log never misses a change that was made, and
 //! never shows one that was not.
 
-use super::trace::{save_head, write_events};
 use super::{NewEvent, Store, StoreError};
 
 /// An admin event for the log it belongs to (a tenant's, or the fleet log).
@@ -33,26 +32,12 @@ impl Store {
         sqlx::query("UPDATE generation SET value = value + 1 WHERE id = 1")
             .execute(&mut *tx)
             .await?;
-        let not_recorded = |e: StoreError| StoreError::NotRecorded {
-            log: audit.log.clone(),
-            message: e.to_string(),
-        };
-        let mut chain = self
-            .lock_head(&mut tx, &audit.log)
+        self.append_in(&mut tx, &audit.log, std::slice::from_ref(&audit.event))
             .await
-            .map_err(not_recorded)?;
-        write_events(
-            &mut tx,
-            &audit.log,
-            &mut chain,
-            std::slice::from_ref(&audit.event),
-            self.backend,
-        )
-        .await
-        .map_err(not_recorded)?;
-        save_head(&mut tx, &audit.log, &chain)
-            .await
-            .map_err(not_recorded)?;
+            .map_err(|e| StoreError::NotRecorded {
+                log: audit.log.clone(),
+                message: e.to_string(),
+            })?;
         tx.commit().await?;
         Ok(())
     }

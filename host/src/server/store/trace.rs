@@ -339,9 +339,10 @@ pub(super) async fn save_head(
     tenant: &str,
     chain: &Chain,
 ) -> Result<(), StoreError> {
+    let (seq, head) = head_row(chain);
     sqlx::query("UPDATE trace_heads SET seq = $1, head = $2 WHERE tenant = $3")
-        .bind(i64::try_from(chain.last_seq()).unwrap_or(i64::MAX))
-        .bind(hex::encode(chain.head()))
+        .bind(seq)
+        .bind(head)
         .bind(tenant)
         .execute(&mut **tx)
         .await?;
@@ -369,10 +370,23 @@ impl Store {
         events: &[NewEvent],
     ) -> Result<(Vec<Appended>, Chain), StoreError> {
         let mut tx = self.pool.begin().await?;
-        let mut chain = self.lock_head(&mut tx, tenant).await?;
-        let appended = write_events(&mut tx, tenant, &mut chain, events, self.backend).await?;
-        save_head(&mut tx, tenant, &chain).await?;
+        let done = self.append_in(&mut tx, tenant, events).await?;
         tx.commit().await?;
+        Ok(done)
+    }
+
+    /// Inside `tx`: takes the tenant's head-row lock, chains `events` after
+    /// the head, inserts them and moves the head row. Returns their records
+    /// and the chain after them; the caller commits.
+    pub(super) async fn append_in(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        tenant: &str,
+        events: &[NewEvent],
+    ) -> Result<(Vec<Appended>, Chain), StoreError> {
+        let mut chain = self.lock_head(tx, tenant).await?;
+        let appended = write_events(tx, tenant, &mut chain, events, self.backend).await?;
+        save_head(tx, tenant, &chain).await?;
         Ok((appended, chain))
     }
 
