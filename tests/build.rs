@@ -16,6 +16,7 @@ const PACKS: &[(&str, &str)] = &[
     ("fixture-dup-rules", "fixture_dup_rules"),
     ("fixture-rollout-v1", "fixture_rollout_v1"),
     ("fixture-rollout-v2", "fixture_rollout_v2"),
+    ("fixture-rollout-v3", "fixture_rollout_v3"),
 ];
 
 fn main() {

@@ -1,6 +1,8 @@
 //! The compiled-artifact cache: compiled packs on disk, keyed by the pack's
 //! sha256 and the engine's compatibility hash, authenticated with an HMAC so
-//! that the host only ever deserializes artifacts it wrote itself.
+//! that the host only ever deserializes artifacts it wrote itself. The
+//! directory is bounded: past its byte budget the least recently used
+//! artifacts (by modification time, refreshed on every hit) are removed.
 
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
@@ -19,6 +21,7 @@ pub(crate) struct ArtifactCache {
     dir: PathBuf,
     key: [u8; 32],
     compat: String,
+    max_bytes: u64,
 }
 
 /// Feeds `Hash` output into SHA-256, so the engine's compatibility hash is
@@ -36,7 +39,11 @@ impl Hasher for Sha256Hasher {
 
 impl ArtifactCache {
     /// Opens (creating if needed) a cache directory and its secret key.
-    pub fn open(dir: &Path, engine: &wasmtime::Engine) -> std::io::Result<ArtifactCache> {
+    pub fn open(
+        dir: &Path,
+        engine: &wasmtime::Engine,
+        max_bytes: u64,
+    ) -> std::io::Result<ArtifactCache> {
         fs::create_dir_all(dir)?;
         restrict(dir, 0o700)?;
         let key = load_or_create_key(&dir.join(KEY_FILE))?;
@@ -47,6 +54,7 @@ impl ArtifactCache {
             dir: dir.to_owned(),
             key,
             compat,
+            max_bytes,
         })
     }
 
@@ -85,6 +93,10 @@ impl ArtifactCache {
             return Err(());
         }
         bytes.truncate(split);
+        // Recently used: the last to be evicted.
+        if let Ok(f) = fs::File::options().append(true).open(&path) {
+            let _ = f.set_modified(std::time::SystemTime::now());
+        }
         Ok(Some(bytes))
     }
 
@@ -99,7 +111,38 @@ impl ArtifactCache {
         file.write_all(&self.mac(artifact, digest).finalize().into_bytes())?;
         file.sync_all()?;
         drop(file);
-        fs::rename(&tmp, &path)
+        fs::rename(&tmp, &path)?;
+        self.trim(&path);
+        Ok(())
+    }
+
+    /// Removes the least recently used artifacts until the directory's
+    /// artifacts fit the budget; `keep` (just written) goes last.
+    fn trim(&self, keep: &Path) {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        let mut files: Vec<(std::time::SystemTime, u64, PathBuf)> = entries
+            .filter_map(Result::ok)
+            .filter(|e| e.path().extension().is_some_and(|x| x == "cwasm"))
+            .filter_map(|e| {
+                let m = e.metadata().ok()?;
+                Some((m.modified().ok()?, m.len(), e.path()))
+            })
+            .collect();
+        let mut total: u64 = files.iter().map(|f| f.1).sum();
+        if total <= self.max_bytes {
+            return;
+        }
+        files.sort_by_key(|f| (f.2 == keep, f.0));
+        for (_, len, path) in files {
+            if total <= self.max_bytes {
+                break;
+            }
+            if fs::remove_file(&path).is_ok() {
+                total -= len;
+            }
+        }
     }
 }
 
@@ -138,4 +181,45 @@ fn restrict(path: &Path, mode: u32) -> std::io::Result<()> {
 #[cfg(not(unix))]
 fn restrict(_path: &Path, _mode: u32) -> std::io::Result<()> {
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn engine() -> wasmtime::Engine {
+        wasmtime::Engine::default()
+    }
+
+    #[test]
+    fn the_directory_stays_within_its_budget_evicting_the_least_recently_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = ArtifactCache::open(dir.path(), &engine(), 3000).unwrap();
+        let blob = vec![7u8; 1000 - TAG_LEN];
+        let t = |s: u64| std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(s);
+        for (i, d) in ["a", "b", "c"].iter().enumerate() {
+            cache.put(d, &blob).unwrap();
+            // Distinct, ordered times regardless of the file system's clock.
+            let f = fs::File::options()
+                .append(true)
+                .open(cache.path(d))
+                .unwrap();
+            f.set_modified(t(1000 + i as u64)).unwrap();
+        }
+        // `a` is used again: `b` is now the least recently used.
+        assert!(cache.get("a").unwrap().is_some());
+        cache.put("d", &blob).unwrap();
+        assert!(cache.get("b").unwrap().is_none(), "b was not evicted");
+        for d in ["a", "c", "d"] {
+            assert!(cache.get(d).unwrap().is_some(), "{d} was evicted");
+        }
+        let total: u64 = fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| e.path().extension().is_some_and(|x| x == "cwasm"))
+            .map(|e| e.metadata().unwrap().len())
+            .sum();
+        assert!(total <= 3000, "{total}");
+    }
 }

@@ -2,14 +2,16 @@
 //! and isolation mode; and evaluating a request against it.
 
 use crate::bindings::wit;
+use crate::breaker::{Admit, Breaker, BreakerConfig, Breakers};
 use crate::decide::{
-    self, Basis, Decision, Explanation, FindingRecord, PACK_FAILURE_RULE, PackRun, Verdict,
+    self, Decision, Explanation, FindingRecord, OVERLOADED_RULE, PACK_FAILURE_RULE, PackRun,
+    Verdict,
 };
 use crate::error::{ComposeError, InputError};
 use crate::layers::{self, EffectiveRule, Layer};
 use crate::pack::Pack;
 use crate::request::{Request, parse_json};
-use crate::sandbox::{InstancePool, Live};
+use crate::sandbox::{CallFailure, InstancePool, Live};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::Arc;
@@ -83,6 +85,7 @@ struct Slot {
     effective: Arc<Vec<EffectiveRule>>,
     settings: Vec<wit::RuleSettings>,
     pool: Option<InstancePool>,
+    breaker: Option<Arc<Breaker>>,
 }
 
 /// A tenant's packs, resolved and ready to evaluate. Thread-safe: share it
@@ -152,20 +155,31 @@ impl Composition {
                     params: Value::Object(e.params.clone()).to_string(),
                 })
                 .collect();
-            if let Err(message) = pack.check_settings(&settings) {
-                return Err(ComposeError::BadParams {
-                    pack: pack.name().to_owned(),
-                    layer: blame(&effective, &message),
-                    message,
-                });
+            match pack.check_settings(&settings) {
+                Ok(Ok(())) => {}
+                Ok(Err(message)) => {
+                    return Err(ComposeError::BadParams {
+                        pack: pack.name().to_owned(),
+                        layer: blame(&effective, &message),
+                        message,
+                    });
+                }
+                Err(why) => {
+                    return Err(ComposeError::CheckFailed {
+                        pack: pack.name().to_owned(),
+                        why,
+                    });
+                }
             }
             slots.push(Slot {
                 version: pack.version().to_string(),
-                pool: (spec.isolation == Isolation::Reuse)
-                    .then(|| InstancePool::new(workers * 2, spec.max_uses.max(1))),
+                pool: (spec.isolation == Isolation::Reuse).then(|| {
+                    InstancePool::new(&pack.engine.idle, workers * 2, spec.max_uses.max(1))
+                }),
                 pack,
                 effective: Arc::new(effective),
                 settings,
+                breaker: None,
             });
         }
         Ok(Composition {
@@ -251,32 +265,68 @@ impl Composition {
         }
     }
 
-    /// Evaluates on tokio's blocking pool, so a slow pack never stalls the
-    /// async runtime.
+    /// Evaluates on the engine's evaluation pool ([`crate::EvalPool`]), so a
+    /// slow pack never stalls the async runtime, and a tenant whose packs
+    /// are slow waits behind its own share of the threads only. When the
+    /// tenant's queue (or the pool's) is full the decision is a fail-closed
+    /// deny naming that, at once.
     #[cfg(feature = "tokio")]
     pub async fn evaluate_async(self: &Arc<Self>, req: Request) -> Decision {
         let this = Arc::clone(self);
         let fallback = (req.id.clone(), req.tenant.clone());
-        match tokio::task::spawn_blocking(move || this.evaluate(&req)).await {
-            Ok(d) => d,
-            Err(e) => Decision {
+        let pool = match self.slots.first() {
+            Some(slot) => slot.pack.engine.pool(),
+            None => Err(crate::Busy::Stopped),
+        };
+        let outcome = match pool {
+            Ok(pool) => pool.run(&self.tenant, move || this.evaluate(&req)).await,
+            Err(e) => Err(e),
+        };
+        outcome.unwrap_or_else(|busy| {
+            let finding = host_denial(
+                OVERLOADED_RULE,
+                format!("the decision was not evaluated: {busy}"),
+            );
+            let findings = vec![finding];
+            let (verdict, basis) = decide::combine(&findings, self.default_effect);
+            Decision {
                 request_id: fallback.0,
                 tenant: fallback.1,
-                verdict: Verdict::Deny,
+                verdict,
                 routes: Vec::new(),
-                reason: format!("evaluation did not complete: {e}"),
+                reason: decide::summary(&findings, verdict, basis),
                 explanation: Explanation {
-                    basis: Basis::Findings,
-                    findings: Vec::new(),
+                    basis,
+                    findings,
                     packs: Vec::new(),
                     layers: self.layers.clone(),
                 },
-            },
+            }
+        })
+    }
+
+    /// The same composition with a circuit breaker per pack, taken from
+    /// `breakers` for this tenant (so its state outlasts rebuilds): a pack
+    /// that keeps failing is quarantined as `config` says ([`Breakers`]).
+    pub fn guarded(mut self, breakers: &Breakers, config: BreakerConfig) -> Composition {
+        for slot in &mut self.slots {
+            slot.breaker = Some(breakers.get(&self.tenant, &slot.pack, config));
         }
+        self
     }
 
     fn run(&self, slot: &Slot, req: &wit::Request, findings: &mut Vec<FindingRecord>) -> PackRun {
         let started = Instant::now();
+        if let Some(Admit::Refuse { left, reason }) =
+            slot.breaker.as_ref().map(|b| b.admit(started))
+        {
+            let why = format!(
+                "is quarantined for this tenant after repeated failures (last: it {reason}); it is tried again in {} s",
+                left.as_secs() + u64::from(left.subsec_nanos() > 0)
+            );
+            findings.push(self.failure(slot, &why));
+            return self.pack_run(slot, started, false, format!("quarantined: {why}"));
+        }
         let engine = &slot.pack.engine;
         let pooled = slot.pool.as_ref().and_then(InstancePool::take);
         let reused = pooled.is_some();
@@ -288,6 +338,17 @@ impl Composition {
             let r = live.evaluate(engine, req, &slot.settings);
             r.map(|r| (live, r))
         });
+        if let Some(b) = &slot.breaker {
+            // Deadline, memory and traps count toward quarantine; an
+            // instance the pool could not provide is not the pack's doing.
+            let counted = match &outcome {
+                Err(f @ (CallFailure::Deadline | CallFailure::Memory | CallFailure::Trap(_))) => {
+                    Some(f.to_string())
+                }
+                _ => None,
+            };
+            b.record(Instant::now(), counted.as_deref());
+        }
         let status = match outcome {
             Err(failure) => Err(failure.to_string()),
             Ok((_, Err(message))) => Err(format!("returned an error: {message}")),
@@ -308,6 +369,10 @@ impl Composition {
                 why
             }
         };
+        self.pack_run(slot, started, reused, status)
+    }
+
+    fn pack_run(&self, slot: &Slot, started: Instant, reused: bool, status: String) -> PackRun {
         PackRun {
             pack: slot.pack.name().to_owned(),
             version: slot.version.clone(),

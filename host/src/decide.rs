@@ -31,6 +31,10 @@ impl Verdict {
 /// The rule id of findings the host makes itself when a pack fails.
 pub const PACK_FAILURE_RULE: &str = "warden:pack-failure";
 
+/// Rule id of the host's fail-closed finding when a decision could not be
+/// evaluated because the tenant's (or the server's) evaluation queue is full.
+pub const OVERLOADED_RULE: &str = "warden:overloaded";
+
 /// One finding, with the pack that made it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FindingRecord {

@@ -3,10 +3,12 @@
 
 use crate::cache::ArtifactCache;
 use crate::error::LoadError;
+use crate::idle::IdleBudget;
 use crate::pack::Pack;
+use crate::pool::{Busy, EvalPool, PoolConfig};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// Limits and knobs of an [`Engine`]. `Default` is a sensible production setup.
@@ -26,8 +28,20 @@ pub struct EngineConfig {
     pub max_reason_bytes: usize,
     /// Directory for compiled artifacts; `None` compiles on every load.
     pub cache_dir: Option<PathBuf>,
+    /// Most bytes of compiled artifacts the cache directory keeps; beyond
+    /// it, the least recently used artifacts are removed (they are compiled
+    /// again when next loaded).
+    pub cache_max_bytes: u64,
     /// Instances the pooling allocator can hold at once (live and pooled).
     pub max_instances: u32,
+    /// Idle reused instances kept across every composition (`reuse`
+    /// isolation); past it the least recently used are dropped. Keep it
+    /// well under `max_instances`, which also covers running decisions and
+    /// compositions being built. Default: half of `max_instances`.
+    pub max_idle_instances: Option<usize>,
+    /// The threads that run [`crate::Composition::evaluate_async`] (and the
+    /// server's decisions), fair across tenants; started on first use.
+    pub pool: PoolConfig,
 }
 
 impl Default for EngineConfig {
@@ -40,7 +54,10 @@ impl Default for EngineConfig {
             max_findings: 256,
             max_reason_bytes: 4096,
             cache_dir: None,
+            cache_max_bytes: 1 << 30,
             max_instances: 1000,
+            max_idle_instances: None,
+            pool: PoolConfig::default(),
         }
     }
 }
@@ -59,7 +76,20 @@ pub(crate) struct EngineInner {
     pub deadline_ticks: u64,
     pub cache: Option<ArtifactCache>,
     pub stats: CacheStats,
+    pub pool: OnceLock<Result<EvalPool, String>>,
+    pub idle: Arc<IdleBudget>,
     stop: Arc<AtomicBool>,
+}
+
+impl EngineInner {
+    /// The evaluation pool, started on first use; [`Busy::Stopped`] if its
+    /// threads could not be started.
+    pub fn pool(&self) -> Result<&EvalPool, Busy> {
+        self.pool
+            .get_or_init(|| EvalPool::new(self.config.pool.clone()).map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|_| Busy::Stopped)
+    }
 }
 
 impl Drop for EngineInner {
@@ -112,13 +142,16 @@ impl Engine {
             wasmtime::Engine::new(&wt).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
         let cache = match &config.cache_dir {
             Some(dir) => Some(
-                ArtifactCache::open(dir, &wasmtime)
+                ArtifactCache::open(dir, &wasmtime, config.cache_max_bytes)
                     .map_err(|e| LoadError::Engine(format!("cache `{}`: {e}", dir.display())))?,
             ),
             None => None,
         };
         let tick = config.tick.max(Duration::from_micros(100));
         let deadline_ticks = (config.deadline.as_nanos() / tick.as_nanos()).max(1) as u64 + 1;
+        let idle_max = config
+            .max_idle_instances
+            .unwrap_or(usize::try_from(config.max_instances / 2).unwrap_or(usize::MAX));
         let stop = Arc::new(AtomicBool::new(false));
         spawn_ticker(wasmtime.weak(), tick, stop.clone())?;
         Ok(Engine {
@@ -128,9 +161,21 @@ impl Engine {
                 deadline_ticks,
                 cache,
                 stats: CacheStats::default(),
+                pool: OnceLock::new(),
+                idle: Arc::new(IdleBudget::new(idle_max)),
                 stop,
             }),
         })
+    }
+
+    /// The evaluation pool (its threads start on the first call).
+    pub fn pool(&self) -> Result<&EvalPool, Busy> {
+        self.inner.pool()
+    }
+
+    /// Idle reused instances held across every composition now.
+    pub fn idle_instances(&self) -> usize {
+        self.inner.idle.total()
     }
 
     /// The configuration this engine runs with.
@@ -141,7 +186,20 @@ impl Engine {
     /// Validates and compiles a pack from its bytes (or loads its compiled
     /// artifact from the cache).
     pub fn load_pack(&self, bytes: &[u8]) -> Result<Arc<Pack>, LoadError> {
-        Pack::load(self, bytes).map(Arc::new)
+        Pack::load(self, bytes, true).map(Arc::new)
+    }
+
+    /// Validates and compiles a pack like [`Engine::load_pack`], without
+    /// writing its artifact to the cache: for packs that may still be
+    /// refused (an upload). [`Engine::keep_compiled`] stores it once accepted.
+    pub fn check_pack(&self, bytes: &[u8]) -> Result<Arc<Pack>, LoadError> {
+        Pack::load(self, bytes, false).map(Arc::new)
+    }
+
+    /// Writes a pack's compiled artifact to the cache (if this engine has
+    /// one and the pack was compiled, not read from it).
+    pub fn keep_compiled(&self, pack: &Pack) {
+        pack.keep_compiled();
     }
 
     /// Reads a pack file and loads it.

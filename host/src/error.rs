@@ -127,6 +127,15 @@ pub enum ComposeError {
         /// The pack's message, naming rule and parameter.
         message: String,
     },
+    /// The pack could not be run to check its settings: the engine has no
+    /// free instance slot (raise `max_instances`), or the pack failed.
+    #[error("pack `{pack}` could not check its settings: it {why}")]
+    CheckFailed {
+        /// The pack.
+        pack: String,
+        /// What happened (`could not be instantiated: ...`, `exceeded its deadline`).
+        why: String,
+    },
     /// `params` in a layer is not a JSON object.
     #[error("layer `{layer}`: params of rule `{rule}` in pack `{pack}` must be a JSON object")]
     ParamsNotObject {

@@ -26,6 +26,7 @@
 #![deny(missing_docs)]
 
 mod bindings;
+mod breaker;
 mod cache;
 #[cfg(feature = "cli")]
 pub mod cli;
@@ -34,8 +35,10 @@ mod decide;
 pub mod diff;
 mod engine;
 mod error;
+mod idle;
 mod layers;
 mod pack;
+mod pool;
 mod request;
 pub mod rollout;
 mod sandbox;
@@ -45,12 +48,15 @@ pub mod server;
 pub mod trace;
 
 pub use bindings::CONTRACT_VERSION;
+pub use breaker::{BreakerConfig, BreakerState, BreakerStatus, Breakers, Transition};
 pub use compose::{Composition, CompositionSpec, Isolation};
 pub use decide::{
-    Basis, Decision, Explanation, FindingRecord, PACK_FAILURE_RULE, PackRun, Verdict, combine,
+    Basis, Decision, Explanation, FindingRecord, OVERLOADED_RULE, PACK_FAILURE_RULE, PackRun,
+    Verdict, combine,
 };
 pub use engine::{Engine, EngineConfig};
 pub use error::{ComposeError, InputError, LoadError};
 pub use layers::{DEFAULTS, EffectiveRule, Layer, RuleOverride, tightens};
-pub use pack::{Pack, PackInfo, RuleInfo, Strictness};
+pub use pack::{Pack, PackInfo, RuleInfo, Strictness, pack_digest};
+pub use pool::{Busy, EvalPool, PoolConfig};
 pub use request::{Action, Money, Principal, Request, SafetyClass};

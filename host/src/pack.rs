@@ -75,6 +75,15 @@ pub struct Pack {
     exports: Vec<String>,
     pub(crate) pre: PackPre<StoreState>,
     pub(crate) engine: Arc<EngineInner>,
+    /// The compiled component, when it was compiled by this load (not read
+    /// from the artifact cache): what [`Engine::keep_compiled`] stores.
+    fresh: Option<Component>,
+}
+
+/// `sha256:` followed by the hex SHA-256 of a pack's bytes: its identity in
+/// the catalog, the artifact cache and signatures.
+pub fn pack_digest(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
 impl std::fmt::Debug for Pack {
@@ -123,16 +132,32 @@ impl Pack {
         &self.exports
     }
 
-    /// Asks the pack whether these settings fit its rules' parameter types.
-    pub(crate) fn check_settings(&self, settings: &[wit::RuleSettings]) -> Result<(), String> {
-        let mut live = Live::new(&self.engine, &self.pre).map_err(|f| f.to_string())?;
-        match live.check_settings(&self.engine, settings) {
-            Ok(r) => r,
-            Err(f) => Err(format!("check-settings {f}")),
+    /// Writes the compiled artifact to the engine's cache, if it was
+    /// compiled by this load. A cache that cannot be written only costs a
+    /// recompile next time.
+    pub(crate) fn keep_compiled(&self) {
+        if let (Some(cache), Some(component)) = (&self.engine.cache, &self.fresh)
+            && let Ok(artifact) = component.serialize()
+        {
+            let _ = cache.put(&self.digest, &artifact);
         }
     }
 
-    pub(crate) fn load(engine: &Engine, bytes: &[u8]) -> Result<Pack, LoadError> {
+    /// Asks the pack whether these settings fit its rules' parameter types:
+    /// `Ok(Err(message))` when the pack rejects them, `Err(failure)` when it
+    /// could not answer (no instance slot, a trap, the deadline).
+    pub(crate) fn check_settings(
+        &self,
+        settings: &[wit::RuleSettings],
+    ) -> Result<Result<(), String>, String> {
+        let mut live = Live::new(&self.engine, &self.pre).map_err(|f| f.to_string())?;
+        live.check_settings(&self.engine, settings)
+            .map_err(|f| f.to_string())
+    }
+
+    /// Loads a pack; with `keep`, its artifact is written to the cache
+    /// once the pack has validated (a refused pack never is).
+    pub(crate) fn load(engine: &Engine, bytes: &[u8], keep: bool) -> Result<Pack, LoadError> {
         let inner = &engine.inner;
         let limit = inner.config.max_pack_size;
         if bytes.len() > limit {
@@ -149,8 +174,8 @@ impl Pack {
             }
             _ => return Err(LoadError::NotWasm),
         }
-        let digest = format!("sha256:{}", hex::encode(Sha256::digest(bytes)));
-        let component = compile(inner, &digest, bytes)?;
+        let digest = pack_digest(bytes);
+        let (component, fresh) = compile(inner, &digest, bytes)?;
 
         let ty = component.component_type();
         let imports: Vec<String> = ty
@@ -216,7 +241,7 @@ impl Pack {
             Ok(Err(msg)) => return Err(LoadError::Defaults(msg)),
             Err(f) => return Err(LoadError::Defaults(format!("check-settings {f}"))),
         }
-        Ok(Pack {
+        let pack = Pack {
             info,
             digest,
             size: bytes.len(),
@@ -224,7 +249,12 @@ impl Pack {
             exports,
             pre,
             engine: engine.inner.clone(),
-        })
+            fresh: fresh.then_some(component),
+        };
+        if keep {
+            pack.keep_compiled();
+        }
+        Ok(pack)
     }
 }
 
@@ -237,7 +267,12 @@ fn import_allowed(name: &str) -> bool {
         || name.starts_with("warden:policy/types@")
 }
 
-fn compile(inner: &EngineInner, digest: &str, bytes: &[u8]) -> Result<Component, LoadError> {
+/// The component, and whether it was compiled now (`false`: from the cache).
+fn compile(
+    inner: &EngineInner,
+    digest: &str,
+    bytes: &[u8],
+) -> Result<(Component, bool), LoadError> {
     if let Some(cache) = &inner.cache {
         match cache.get(digest) {
             Ok(Some(artifact)) => {
@@ -251,7 +286,7 @@ fn compile(inner: &EngineInner, digest: &str, bytes: &[u8]) -> Result<Component,
                 let loaded = unsafe { Component::deserialize(&inner.wasmtime, &artifact) };
                 if let Ok(component) = loaded {
                     inner.stats.hits.fetch_add(1, Ordering::Relaxed);
-                    return Ok(component);
+                    return Ok((component, false));
                 }
                 inner.stats.rejected.fetch_add(1, Ordering::Relaxed);
             }
@@ -264,13 +299,7 @@ fn compile(inner: &EngineInner, digest: &str, bytes: &[u8]) -> Result<Component,
     inner.stats.misses.fetch_add(1, Ordering::Relaxed);
     let component =
         Component::new(&inner.wasmtime, bytes).map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
-    if let Some(cache) = &inner.cache
-        && let Ok(artifact) = component.serialize()
-    {
-        // A cache that cannot be written only costs a recompile next time.
-        let _ = cache.put(digest, &artifact);
-    }
-    Ok(component)
+    Ok((component, true))
 }
 
 fn valid_id(s: &str) -> bool {

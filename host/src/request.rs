@@ -101,20 +101,40 @@ impl Request {
         Ok(req)
     }
 
-    /// Checks what serde cannot: the currency is an ISO 4217 code (three
-    /// upper case ASCII letters), so packs never see `"EUR "` or `"eur"`.
+    /// Checks what serde cannot, so that every text a pack sees or the
+    /// trace log stores is well formed: no NUL character in any field
+    /// (PostgreSQL cannot store one), identifiers within
+    /// [`MAX_ID_BYTES`] (they are indexed), at most [`MAX_LIST`] roles and
+    /// tags, `args` and `context` JSON objects (or absent), and the currency
+    /// an ISO 4217 code (three upper case ASCII letters), so packs never see
+    /// `"EUR "` or `"eur"`.
     pub fn validate(&self) -> Result<(), InputError> {
-        if let Some(m) = &self.action.amount
+        let p = &self.principal;
+        let a = &self.action;
+        text("id", &self.id, MAX_ID_BYTES)?;
+        text("tenant", &self.tenant, MAX_ID_BYTES)?;
+        text("principal.agent", &p.agent, MAX_ID_BYTES)?;
+        if let Some(o) = &p.on_behalf_of {
+            text("principal.on_behalf_of", o, MAX_ID_BYTES)?;
+        }
+        list("principal.roles", &p.roles)?;
+        text("action.tool", &a.tool, MAX_ID_BYTES)?;
+        if let Some(c) = &a.counterparty {
+            text("action.counterparty", c, MAX_TEXT_BYTES)?;
+        }
+        list("action.tags", &a.tags)?;
+        object("action.args", &a.args)?;
+        object("context", &self.context)?;
+        if let Some(m) = &a.amount
             && (m.currency.len() != 3 || !m.currency.bytes().all(|b| b.is_ascii_uppercase()))
         {
-            return Err(InputError::Field {
-                what: "request",
-                field: "action.amount.currency".to_owned(),
-                message: format!(
+            return Err(field(
+                "action.amount.currency",
+                format!(
                     "`{}` is not an ISO 4217 currency code (three upper case letters)",
-                    m.currency
+                    m.currency.escape_debug()
                 ),
-            });
+            ));
         }
         Ok(())
     }
@@ -149,6 +169,73 @@ impl Request {
             },
             context: json_text(&self.context),
         }
+    }
+}
+
+/// Longest identifier (`id`, `tenant`, agent, tool, roles, tags), in bytes.
+pub const MAX_ID_BYTES: usize = 256;
+/// Longest free text field (`action.counterparty`), in bytes.
+pub const MAX_TEXT_BYTES: usize = 1024;
+/// Most roles, and most tags, in one request.
+pub const MAX_LIST: usize = 64;
+
+fn field(name: &str, message: String) -> InputError {
+    InputError::Field {
+        what: "request",
+        field: name.to_owned(),
+        message,
+    }
+}
+
+/// A text field: no NUL, at most `max` bytes.
+fn text(name: &str, value: &str, max: usize) -> Result<(), InputError> {
+    if value.contains('\0') {
+        return Err(field(name, "contains a NUL character".to_owned()));
+    }
+    if value.len() > max {
+        return Err(field(
+            name,
+            format!("is {} bytes long; at most {max} are allowed", value.len()),
+        ));
+    }
+    Ok(())
+}
+
+fn list(name: &str, values: &[String]) -> Result<(), InputError> {
+    if values.len() > MAX_LIST {
+        return Err(field(
+            name,
+            format!(
+                "holds {} entries; at most {MAX_LIST} are allowed",
+                values.len()
+            ),
+        ));
+    }
+    for (i, v) in values.iter().enumerate() {
+        text(&format!("{name}[{i}]"), v, MAX_ID_BYTES)?;
+    }
+    Ok(())
+}
+
+/// `args` and `context`: a JSON object, or absent (`null`).
+fn object(name: &str, value: &Value) -> Result<(), InputError> {
+    match value {
+        Value::Object(_) | Value::Null => Ok(()),
+        other => Err(field(
+            name,
+            format!("must be a JSON object, not {}", kind_of(other)),
+        )),
+    }
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
     }
 }
 
@@ -252,5 +339,95 @@ mod tests {
             Request::from_json("{\"id\": "),
             Err(InputError::Syntax { .. })
         ));
+    }
+
+    fn request(edit: impl FnOnce(&mut Value)) -> Result<Request, InputError> {
+        let mut v: Value = serde_json::from_str(
+            r#"{"id":"r","tenant":"t","principal":{"agent":"a","roles":["x"]},
+                "action":{"tool":"x","safety_class":"write","tags":["y"],"counterparty":"c"}}"#,
+        )
+        .unwrap();
+        edit(&mut v);
+        Request::from_json(&v.to_string())
+    }
+
+    #[track_caller]
+    fn refused(err: Result<Request, InputError>, name: &str, says: &str) {
+        match err {
+            Err(InputError::Field { field, message, .. }) => {
+                assert_eq!(field, name, "{message}");
+                assert!(message.contains(says), "{message}");
+            }
+            other => panic!("expected `{name}` to be refused, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn nul_characters_are_refused_in_every_text_field() {
+        let nul = "a\u{0}b";
+        type Set = fn(&mut Value, &str);
+        let cases: [(&str, Set); 8] = [
+            ("id", |v, s| v["id"] = s.into()),
+            ("tenant", |v, s| v["tenant"] = s.into()),
+            ("principal.agent", |v, s| v["principal"]["agent"] = s.into()),
+            ("principal.on_behalf_of", |v, s| {
+                v["principal"]["on_behalf_of"] = s.into()
+            }),
+            ("principal.roles[0]", |v, s| {
+                v["principal"]["roles"][0] = s.into()
+            }),
+            ("action.tool", |v, s| v["action"]["tool"] = s.into()),
+            ("action.counterparty", |v, s| {
+                v["action"]["counterparty"] = s.into()
+            }),
+            ("action.tags[0]", |v, s| v["action"]["tags"][0] = s.into()),
+        ];
+        for (name, set) in cases {
+            refused(request(|v| set(v, nul)), name, "NUL");
+            assert!(request(|v| set(v, "fine")).is_ok(), "{name}");
+        }
+    }
+
+    #[test]
+    fn identifiers_and_lists_are_bounded() {
+        let long = "x".repeat(MAX_ID_BYTES + 1);
+        refused(
+            request(|v| v["action"]["tool"] = long.as_str().into()),
+            "action.tool",
+            "257 bytes",
+        );
+        refused(
+            request(|v| v["principal"]["agent"] = long.as_str().into()),
+            "principal.agent",
+            "at most 256",
+        );
+        assert!(request(|v| v["id"] = "x".repeat(MAX_ID_BYTES).into()).is_ok());
+        let many: Vec<String> = (0..=MAX_LIST).map(|i| format!("t{i}")).collect();
+        refused(
+            request(|v| v["action"]["tags"] = many.clone().into()),
+            "action.tags",
+            "65 entries",
+        );
+    }
+
+    #[test]
+    fn args_and_context_must_be_objects() {
+        refused(
+            request(|v| v["action"]["args"] = "x".into()),
+            "action.args",
+            "not a string",
+        );
+        refused(
+            request(|v| v["context"] = serde_json::json!([1])),
+            "context",
+            "not an array",
+        );
+        refused(
+            request(|v| v["context"] = 3.into()),
+            "context",
+            "not a number",
+        );
+        assert!(request(|v| v["action"]["args"] = serde_json::json!({"k": "a\u{0}"})).is_ok());
+        assert!(request(|v| v["context"] = Value::Null).is_ok());
     }
 }

@@ -3,7 +3,8 @@
 
 use crate::bindings::{Pack as PackBindings, PackPre, wit};
 use crate::engine::EngineInner;
-use std::sync::Mutex;
+use crate::idle::{Idle, IdleBudget};
+use std::sync::Arc;
 use wasmtime::{Store, StoreLimits, StoreLimitsBuilder};
 
 /// Per-store state: only the resource limits. No WASI context, so a pack has
@@ -45,8 +46,21 @@ impl std::fmt::Display for CallFailure {
 }
 
 impl Live {
-    /// Instantiates a pack in a fresh store.
+    /// Instantiates a pack in a fresh store. When the engine has no free
+    /// instance slot, idle reused instances are given up (least recently
+    /// used first) until one is, so an idle pool never starves a decision.
     pub fn new(engine: &EngineInner, pre: &PackPre<StoreState>) -> Result<Live, CallFailure> {
+        let mut attempt = Live::instantiate(engine, pre);
+        while let Err(CallFailure::Instantiate(_)) = &attempt {
+            if !engine.idle.evict_any() {
+                break;
+            }
+            attempt = Live::instantiate(engine, pre);
+        }
+        attempt
+    }
+
+    fn instantiate(engine: &EngineInner, pre: &PackPre<StoreState>) -> Result<Live, CallFailure> {
         let limits = StoreLimitsBuilder::new()
             .memory_size(engine.config.memory_limit)
             .instances(16)
@@ -137,17 +151,21 @@ fn classify(err: &wasmtime::Error, instantiating: bool) -> CallFailure {
 }
 
 /// Instances of one pack kept for reuse by one composition (one tenant).
-/// An instance is recycled after `max_uses` calls and after any failure.
+/// An instance is recycled after `max_uses` calls and after any failure;
+/// idle instances count against the engine's fleet-wide bound
+/// ([`crate::idle`]), which may drop this pool's least recently used ones.
 pub(crate) struct InstancePool {
-    idle: Mutex<Vec<Live>>,
+    idle: Arc<Idle>,
+    budget: Arc<IdleBudget>,
     max_idle: usize,
     max_uses: u32,
 }
 
 impl InstancePool {
-    pub fn new(max_idle: usize, max_uses: u32) -> Self {
+    pub fn new(budget: &Arc<IdleBudget>, max_idle: usize, max_uses: u32) -> Self {
         InstancePool {
-            idle: Mutex::new(Vec::new()),
+            idle: budget.register(),
+            budget: Arc::clone(budget),
             max_idle,
             max_uses,
         }
@@ -155,7 +173,10 @@ impl InstancePool {
 
     /// An idle instance, or `None` if the pool is empty.
     pub fn take(&self) -> Option<Live> {
-        self.idle.lock().ok()?.pop()
+        self.idle.touch();
+        let live = self.idle.instances.lock().ok()?.pop()?;
+        self.budget.taken();
+        Some(live)
     }
 
     /// Returns an instance after a successful call.
@@ -163,15 +184,28 @@ impl InstancePool {
         if live.uses >= self.max_uses {
             return;
         }
-        if let Ok(mut idle) = self.idle.lock()
-            && idle.len() < self.max_idle
-        {
-            idle.push(live);
+        self.idle.touch();
+        let kept = match self.idle.instances.lock() {
+            Ok(mut idle) if idle.len() < self.max_idle => {
+                idle.push(live);
+                true
+            }
+            _ => false,
+        };
+        if kept {
+            self.budget.added(&self.idle);
         }
     }
 
     /// Number of idle instances.
     pub fn idle(&self) -> usize {
-        self.idle.lock().map(|i| i.len()).unwrap_or(0)
+        self.idle.instances.lock().map(|i| i.len()).unwrap_or(0)
+    }
+}
+
+impl Drop for InstancePool {
+    fn drop(&mut self) {
+        let n = self.idle();
+        self.budget.dropped(n);
     }
 }

@@ -218,13 +218,11 @@ fn keygen_sign_and_the_signature_verifies() {
         .unwrap()
         .digest()
         .to_owned();
-    let ok =
-        warden_host::server::keys::verify_pack(&publishers, sig, "rollout-demo", "1.0.0", &digest);
+    // The signature covers the pack's digest: these bytes, and no others.
+    let ok = warden_host::server::keys::verify_pack(&publishers, sig, &digest);
     assert_eq!(ok.unwrap(), "me");
-    assert!(
-        warden_host::server::keys::verify_pack(&publishers, sig, "rollout-demo", "2.0.0", &digest)
-            .is_err()
-    );
+    let other = warden_host::pack_digest(&std::fs::read(pack_path("rollout-v2")).unwrap());
+    assert!(warden_host::server::keys::verify_pack(&publishers, sig, &other).is_err());
 }
 
 #[test]

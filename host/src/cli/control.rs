@@ -72,6 +72,10 @@ pub(crate) struct ServeArgs {
     /// How often retention prunes expired trace events, in seconds.
     #[arg(long, env = "WARDEN_PRUNE_INTERVAL_S", default_value_t = 3600)]
     prune_interval_s: u64,
+    /// Most MiB of compiled packs kept in the cache directory; the least
+    /// recently used are removed beyond it (and compiled again when needed).
+    #[arg(long, env = "WARDEN_CACHE_MAX_MB", default_value_t = 1024)]
+    cache_max_mb: u64,
 }
 
 pub(crate) fn serve(args: ServeArgs, out: &mut dyn Write) -> Result<u8> {
@@ -98,6 +102,8 @@ pub(crate) fn serve(args: ServeArgs, out: &mut dyn Write) -> Result<u8> {
         seed_demo: args.seed_demo,
         refresh_interval: Duration::from_millis(args.refresh_ms.max(10)),
         cache_dir: None,
+        cache_max_bytes: args.cache_max_mb.saturating_mul(1 << 20),
+        eval_pool: None,
         tls: args.tls_cert.zip(args.tls_key),
         anchor_dir: args.anchor_dir,
         prune_interval: Duration::from_secs(args.prune_interval_s.max(1)),
@@ -214,12 +220,7 @@ pub(crate) fn sign(engine: &Engine, file: &Path, key: &Path, out: &mut dyn Write
         .load_pack_file(file)
         .map_err(|e| format!("cannot load `{}`: {e}", file.display()))?;
     let key = keys::read_signing_key(key).map_err(|e| e.to_string())?;
-    let sig = keys::sign_pack(
-        &key,
-        pack.name(),
-        &pack.version().to_string(),
-        pack.digest(),
-    );
+    let sig = keys::sign_pack(&key, pack.digest());
     let sig_path = PathBuf::from(format!("{}.sig", file.display()));
     std::fs::write(&sig_path, format!("{sig}\n"))
         .map_err(|e| format!("cannot write `{}`: {e}", sig_path.display()))?;
@@ -511,8 +512,10 @@ fn verify(
     let report = match file {
         None => current_thread_runtime()?.block_on(async {
             let store = refs.open().await?;
+            // Every stored checkpoint too, checked with `--public-key` or
+            // else the tenant's public key as stored.
             let r = store
-                .trace_verify_against(tenant, &held, key.as_ref())
+                .trace_verify_held(tenant, &held, key.as_ref())
                 .await
                 .map_err(|e| e.to_string());
             store.close().await;

@@ -41,6 +41,7 @@
 //! does not send them back to `from` either. The canary's tenants are read
 //! from the rollout's `history`, which is therefore part of its state.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use semver::Version;
@@ -314,6 +315,11 @@ pub struct Rollout {
     pub state: State,
     /// Every transition, oldest first, starting with `start`.
     pub history: Vec<HistoryEntry>,
+    /// Tenants in the cohort that cannot build their composition with `to`
+    /// (a layer configures a rule `to` drops, a parameter it rejects), and
+    /// why: they stay on `from` until a later step finds them compatible.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub held: BTreeMap<String, String>,
 }
 
 /// Which version of the pack serves a tenant, and why.
@@ -331,6 +337,16 @@ pub struct Serving {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RolloutError {
+    /// Completing would move tenants onto a version they cannot build.
+    #[error(
+        "rollout `{id}` holds tenants `{tenants}` on its old version (their compositions cannot be built with the new one): change their layers or pin the pack's version in their compositions, advance again, then complete"
+    )]
+    Held {
+        /// The rollout.
+        id: String,
+        /// The held tenants.
+        tenants: String,
+    },
     /// A percentage outside `0..=100`.
     #[error("invalid stage: percent must be between 0 and 100, got `{percent}`")]
     PercentOutOfRange {
@@ -450,6 +466,7 @@ impl Rollout {
             mode,
             state: State::Active,
             history: Vec::new(),
+            held: BTreeMap::new(),
         };
         rollout.record("start", at_ms, by);
         Ok(rollout)
@@ -542,6 +559,12 @@ impl Rollout {
                 stage: self.stage.label(),
             });
         }
+        if !self.held.is_empty() {
+            return Err(RolloutError::Held {
+                id: self.id.clone(),
+                tenants: self.held.keys().cloned().collect::<Vec<_>>().join("`, `"),
+            });
+        }
         self.state = State::Completed;
         self.record("complete", at_ms, by);
         Ok(())
@@ -606,6 +629,16 @@ impl Rollout {
             ""
         };
         let in_cohort = self.in_cohort(tenant);
+        if let Some(why) = self.held.get(tenant).filter(|_| in_cohort) {
+            return Serving {
+                version: self.from.clone(),
+                shadow: None,
+                reason: format!(
+                    "rollout `{id}` holds tenant `{tenant}` on {}: its composition cannot be built with {}: {why}",
+                    self.from, self.to
+                ),
+            };
+        }
         let why = match &self.stage {
             Stage::Canary { .. } if in_cohort => {
                 format!("rollout `{id}` canary{paused}: tenant `{tenant}` is named")

@@ -18,8 +18,8 @@ pub const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AnchorError {
-    /// The anchor file could not be written.
-    #[error("cannot append to anchor file `{path}`: {source}")]
+    /// The anchor file could not be written or read.
+    #[error("anchor file `{path}`: {source}")]
     File {
         /// The file.
         path: String,
@@ -136,4 +136,40 @@ async fn post(url: &str, body: &str) -> Result<(), AnchorError> {
     tokio::time::timeout(WEBHOOK_TIMEOUT, call)
         .await
         .map_err(|_| fail(format!("no answer within {WEBHOOK_TIMEOUT:?}")))?
+}
+
+/// The checkpoints of `tenant` in a file anchor under `anchor_dir` (lines
+/// of other logs, and a file not written yet, give none). Online
+/// verification holds the log to these besides the stored checkpoints.
+pub async fn read_file(
+    anchor_dir: &Path,
+    path: &str,
+    tenant: &str,
+) -> Result<Vec<SignedCheckpoint>, AnchorError> {
+    let full = anchor_dir.join(path);
+    let err = |source| AnchorError::File {
+        path: full.display().to_string(),
+        source,
+    };
+    let text = match tokio::fs::read_to_string(&full).await {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(err(e)),
+    };
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let cp: SignedCheckpoint = serde_json::from_str(line).map_err(|e| {
+            err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("line {}: not a signed checkpoint: {e}", i + 1),
+            ))
+        })?;
+        if cp.checkpoint.tenant == tenant {
+            out.push(cp);
+        }
+    }
+    Ok(out)
 }

@@ -13,6 +13,10 @@
 //! batch at a time until it knows the head again. Different tenants' lanes
 //! run in parallel.
 //!
+//! A batch the database refuses (it is validated before, so this is a
+//! defect or an outage) is retried under the lock, and then request by
+//! request, so one bad event never fails the decisions it was batched with.
+//!
 //! [`DEPTH`] is 1: on two cores, overlapping batches made them smaller and
 //! the transactions more numerous, and measured slower (BENCHMARKS.md).
 
@@ -202,6 +206,12 @@ async fn commit_locked(
                 predicted_ok: false,
             }
         }
+        Err(e) if waiters.len() > 1 && e.is_refusal() => {
+            eprintln!(
+                "warden: a trace batch of `{tenant}` failed ({e}); appending its requests one by one"
+            );
+            commit_each(store, tenant, events, waiters).await
+        }
         Err(e) => {
             fail(waiters, &e.to_string());
             Outcome {
@@ -209,6 +219,33 @@ async fn commit_locked(
                 predicted_ok: false,
             }
         }
+    }
+}
+
+/// After a batch failed whole: each waiter's events are appended on their
+/// own, so an event the database refuses fails only its own request.
+async fn commit_each(
+    store: &Store,
+    tenant: &str,
+    events: &[NewEvent],
+    waiters: Vec<(usize, Reply)>,
+) -> Outcome {
+    let mut committed = None;
+    let mut at = 0;
+    for (n, done) in waiters {
+        let mine = &events[at..at + n];
+        at += n;
+        let _ = done.send(match store.trace_append_locked(tenant, mine).await {
+            Ok((records, chain)) => {
+                committed = Some(chain);
+                Ok(records)
+            }
+            Err(e) => Err(e.to_string()),
+        });
+    }
+    Outcome {
+        committed,
+        predicted_ok: false,
     }
 }
 
@@ -234,6 +271,12 @@ async fn commit_after(
         }
         // The head moved elsewhere: append under the lock from the real head.
         Ok(false) => commit_locked(store, tenant, &events, waiters).await,
+        // Nothing was written; a refused batch goes again under the lock,
+        // and request by request if it is refused again.
+        Err(e) if e.is_refusal() => {
+            eprintln!("warden: a trace batch of `{tenant}` failed ({e}); retrying it");
+            commit_locked(store, tenant, &events, waiters).await
+        }
         Err(e) => {
             fail(waiters, &e.to_string());
             Outcome {

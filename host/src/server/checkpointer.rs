@@ -2,11 +2,13 @@
 //! time} on demand and on a schedule (every N events or T ms, per tenant),
 //! and each new checkpoint is published to the tenant's anchors. Servers
 //! sharing a database may race to checkpoint the same head: one row wins
-//! and only its maker publishes it.
+//! and only its maker publishes it. A head is signed only once the chain
+//! since the previous checkpoint verifies ([`super::integrity`]).
 
 use super::anchors;
 use super::api::tenants::TenantSettings;
 use super::events::FLEET_LOG;
+use super::integrity::{self, Unverified};
 use super::problem::{ApiError, Kind};
 use super::state::AppState;
 use super::store::{LogStatus, now_ms};
@@ -26,13 +28,32 @@ pub async fn checkpoint_now(st: &AppState, tenant: &str) -> Result<SignedCheckpo
             format!("tenant `{tenant}` has no trace events to checkpoint yet"),
         ));
     };
-    if let Some(latest) = st.store().trace_checkpoint_latest(tenant).await?
+    let latest = st.store().trace_checkpoint_latest(tenant).await?;
+    if let Some(latest) = latest.as_ref()
         && latest.checkpoint.seq >= seq
     {
-        return Ok(latest);
+        return Ok(latest.clone());
     }
     let key = super::keys::tenant_signing_key(st.master_key(), tenant, &row.secret_key)
         .map_err(ApiError::internal)?;
+    // Only verified history is signed (see `integrity`).
+    integrity::verify_before_signing(
+        st.store(),
+        st.alarms(),
+        tenant,
+        latest.as_ref(),
+        &key.verifying_key(),
+        (seq, &head),
+    )
+    .await
+    .map_err(|e| match e {
+        Unverified::Store(e) => ApiError::from(e),
+        Unverified::Chain { ref fault, .. } => {
+            let extra = serde_json::json!({ "fault": fault });
+            ApiError::new(Kind::LogDoesNotVerify, e.to_string()).with(extra)
+        }
+        e => ApiError::new(Kind::LogDoesNotVerify, e.to_string()),
+    })?;
     let head = parse_hash(&head).map_err(ApiError::internal)?;
     let cp = Checkpoint::new(tenant, seq, &head, now_ms())
         .sign(&key)
@@ -79,8 +100,12 @@ pub async fn run_once(st: &AppState) -> Result<usize, ApiError> {
         let settings: TenantSettings = serde_json::from_str(&row.settings).unwrap_or_default();
         let t = settings.trace_or_default();
         if due(&s, t.checkpoint_every_events, t.checkpoint_every_ms, now) {
-            checkpoint_now(st, &s.tenant).await?;
-            made += 1;
+            match checkpoint_now(st, &s.tenant).await {
+                Ok(_) => made += 1,
+                // Refused and reported; the other logs still get theirs.
+                Err(e) if e.kind == Kind::LogDoesNotVerify => {}
+                Err(e) => return Err(e),
+            }
         }
     }
     Ok(made)

@@ -70,7 +70,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        let mime = ct.split(';').next().unwrap_or("").trim();
+        // Media types are case-insensitive (RFC 9110 section 8.3.1).
+        let mime = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         if !(mime == "application/json" || mime.ends_with("+json")) {
             return Err(ApiError::new(
                 Kind::UnsupportedMediaType,
@@ -154,6 +160,7 @@ fn forbidden() -> ApiError {
 /// Pagination: `?limit=N&cursor=C`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// Items per page, 1..=500 (default 50).
     pub limit: Option<usize>,

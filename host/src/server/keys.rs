@@ -199,15 +199,29 @@ pub fn tenant_signing_key(
     Ok(SigningKey::from_bytes(&arr))
 }
 
-/// The bytes a pack signature covers: a domain tag, name@version and digest.
-pub fn pack_signing_message(name: &str, version: &str, digest: &str) -> Vec<u8> {
+/// The bytes a pack signature covers: a domain tag and the pack's digest.
+/// The digest fixes the bytes, and so the name and version inside them;
+/// the server checks it before compiling anything (docs/adr/0015).
+pub fn pack_signing_message(digest: &str) -> Vec<u8> {
+    format!("warden-pack-signature-v2\n{digest}\n").into_bytes()
+}
+
+/// What a version 1 signature covers: a domain tag, name@version and
+/// digest. Still accepted where signatures are optional; it can only be
+/// checked after compiling (the name and version come from the pack).
+pub fn pack_signing_message_v1(name: &str, version: &str, digest: &str) -> Vec<u8> {
     format!("warden-pack-signature-v1\n{name}@{version}\n{digest}\n").into_bytes()
 }
 
-/// Signs a pack; the signature as base64.
-pub fn sign_pack(key: &SigningKey, name: &str, version: &str, digest: &str) -> String {
+/// Signs a pack by its digest; the signature as base64.
+pub fn sign_pack(key: &SigningKey, digest: &str) -> String {
+    B64.encode(key.sign(&pack_signing_message(digest)).to_bytes())
+}
+
+/// A version 1 signature (see [`pack_signing_message_v1`]), as base64.
+pub fn sign_pack_v1(key: &SigningKey, name: &str, version: &str, digest: &str) -> String {
     B64.encode(
-        key.sign(&pack_signing_message(name, version, digest))
+        key.sign(&pack_signing_message_v1(name, version, digest))
             .to_bytes(),
     )
 }
@@ -233,25 +247,47 @@ pub enum SignatureError {
     Untrusted(String),
 }
 
-/// Verifies a base64 signature of a pack against trusted publishers;
-/// the matching publisher's name.
+fn decode_signature(signature: &str) -> Result<Signature, SignatureError> {
+    let bytes = B64
+        .decode(signature.trim())
+        .map_err(|_| SignatureError::Malformed)?;
+    Signature::from_slice(&bytes).map_err(|_| SignatureError::Malformed)
+}
+
+fn publisher_of(publishers: &[Publisher], msg: &[u8], sig: &Signature) -> Option<String> {
+    publishers
+        .iter()
+        .find(|p| p.key.verify(msg, sig).is_ok())
+        .map(|p| p.name.clone())
+}
+
+/// Verifies a base64 signature over a pack's digest against trusted
+/// publishers, before the pack is compiled; the matching publisher's name.
 pub fn verify_pack(
+    publishers: &[Publisher],
+    signature: &str,
+    digest: &str,
+) -> Result<String, SignatureError> {
+    let sig = decode_signature(signature)?;
+    publisher_of(publishers, &pack_signing_message(digest), &sig)
+        .ok_or_else(|| SignatureError::Untrusted(digest.to_owned()))
+}
+
+/// Verifies a version 1 signature (over name@version and digest).
+pub fn verify_pack_v1(
     publishers: &[Publisher],
     signature: &str,
     name: &str,
     version: &str,
     digest: &str,
 ) -> Result<String, SignatureError> {
-    let bytes = B64
-        .decode(signature.trim())
-        .map_err(|_| SignatureError::Malformed)?;
-    let sig = Signature::from_slice(&bytes).map_err(|_| SignatureError::Malformed)?;
-    let msg = pack_signing_message(name, version, digest);
-    publishers
-        .iter()
-        .find(|p| p.key.verify(&msg, &sig).is_ok())
-        .map(|p| p.name.clone())
-        .ok_or_else(|| SignatureError::Untrusted(format!("{name}@{version}")))
+    let sig = decode_signature(signature)?;
+    publisher_of(
+        publishers,
+        &pack_signing_message_v1(name, version, digest),
+        &sig,
+    )
+    .ok_or_else(|| SignatureError::Untrusted(format!("{name}@{version}")))
 }
 
 #[cfg(test)]
@@ -286,16 +322,43 @@ mod tests {
     }
 
     #[test]
-    fn pack_signatures_bind_name_version_and_digest() {
+    fn pack_signatures_bind_the_digest() {
         let k = generate_signing_key().unwrap();
         let pem = verifying_key_pem(&k.verifying_key()).unwrap();
         let publishers = vec![Publisher {
             name: "acme-sec".into(),
             key: parse_verifying_key("test", &pem).unwrap(),
         }];
-        let sig = sign_pack(&k, "treasury", "1.0.0", "sha256:aa");
+        let sig = sign_pack(&k, "sha256:aa");
         assert_eq!(
-            verify_pack(&publishers, &sig, "treasury", "1.0.0", "sha256:aa").unwrap(),
+            verify_pack(&publishers, &sig, "sha256:aa").unwrap(),
+            "acme-sec"
+        );
+        assert!(matches!(
+            verify_pack(&publishers, &sig, "sha256:ab"),
+            Err(SignatureError::Untrusted(_))
+        ));
+        // A version 1 signature is not a version 2 one, nor the reverse.
+        let v1 = sign_pack_v1(&k, "treasury", "1.0.0", "sha256:aa");
+        assert!(verify_pack(&publishers, &v1, "sha256:aa").is_err());
+        assert!(verify_pack_v1(&publishers, &sig, "treasury", "1.0.0", "sha256:aa").is_err());
+        assert_eq!(
+            verify_pack(&publishers, "not base64!", "sha256:aa"),
+            Err(SignatureError::Malformed)
+        );
+    }
+
+    #[test]
+    fn version_1_signatures_bind_name_version_and_digest() {
+        let k = generate_signing_key().unwrap();
+        let pem = verifying_key_pem(&k.verifying_key()).unwrap();
+        let publishers = vec![Publisher {
+            name: "acme-sec".into(),
+            key: parse_verifying_key("test", &pem).unwrap(),
+        }];
+        let sig = sign_pack_v1(&k, "treasury", "1.0.0", "sha256:aa");
+        assert_eq!(
+            verify_pack_v1(&publishers, &sig, "treasury", "1.0.0", "sha256:aa").unwrap(),
             "acme-sec"
         );
         for (n, v, d) in [
@@ -304,14 +367,10 @@ mod tests {
             ("treasury", "1.0.0", "sha256:ab"),
         ] {
             assert!(matches!(
-                verify_pack(&publishers, &sig, n, v, d),
+                verify_pack_v1(&publishers, &sig, n, v, d),
                 Err(SignatureError::Untrusted(_))
             ));
         }
-        assert_eq!(
-            verify_pack(&publishers, "not base64!", "treasury", "1.0.0", "sha256:aa"),
-            Err(SignatureError::Malformed)
-        );
     }
 
     #[test]

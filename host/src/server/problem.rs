@@ -38,6 +38,10 @@ pub enum Kind {
     Unprocessable,
     /// 409: the tenant cannot get decisions in its current state.
     TenantNotReady,
+    /// 409: the trace log does not verify, so its head is not signed.
+    LogDoesNotVerify,
+    /// 429: the tenant is sending more than its share; retry later.
+    TooManyRequests,
     /// 503: a dependency (the database) is unavailable.
     Unavailable,
     /// 500: a bug or an unexpected failure.
@@ -63,6 +67,8 @@ impl Kind {
             Kind::InvalidComposition => "invalid-composition",
             Kind::Unprocessable => "unprocessable",
             Kind::TenantNotReady => "tenant-not-ready",
+            Kind::LogDoesNotVerify => "log-does-not-verify",
+            Kind::TooManyRequests => "too-many-requests",
             Kind::Unavailable => "unavailable",
             Kind::Internal => "internal",
         }
@@ -78,11 +84,15 @@ impl Kind {
             Kind::InvalidJson | Kind::InvalidParameter => StatusCode::BAD_REQUEST,
             Kind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Kind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Kind::Conflict | Kind::VersionConflict | Kind::TenantNotReady => StatusCode::CONFLICT,
+            Kind::Conflict
+            | Kind::VersionConflict
+            | Kind::TenantNotReady
+            | Kind::LogDoesNotVerify => StatusCode::CONFLICT,
             Kind::InvalidPack
             | Kind::SignatureRejected
             | Kind::InvalidComposition
             | Kind::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
+            Kind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -105,6 +115,8 @@ impl Kind {
             Kind::InvalidComposition => "invalid composition",
             Kind::Unprocessable => "unprocessable request",
             Kind::TenantNotReady => "tenant not ready",
+            Kind::LogDoesNotVerify => "trace log does not verify",
+            Kind::TooManyRequests => "too many requests",
             Kind::Unavailable => "service unavailable",
             Kind::Internal => "internal error",
         }
@@ -208,6 +220,22 @@ impl From<super::store::StoreError> for ApiError {
     }
 }
 
+impl From<crate::error::InputError> for ApiError {
+    /// A request or document that parsed but is not acceptable: 422, with
+    /// the offending field's path in the problem's `field` member.
+    fn from(e: crate::error::InputError) -> Self {
+        let field = match &e {
+            crate::error::InputError::Field { field, .. } => Some(field.clone()),
+            _ => None,
+        };
+        let err = ApiError::new(Kind::Unprocessable, e.to_string());
+        match field {
+            Some(f) => err.with(serde_json::json!({ "field": f })),
+            None => err,
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.kind.status();
@@ -218,6 +246,9 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if matches!(self.kind, Kind::TooManyRequests | Kind::Unavailable) {
+            h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         if self.kind == Kind::Unauthorized {
             h.insert(
                 header::WWW_AUTHENTICATE,

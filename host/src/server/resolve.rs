@@ -151,7 +151,21 @@ pub async fn resolve(
     tenant: &str,
     doc: &CompositionDoc,
 ) -> Result<Resolution, ApiError> {
-    let rollouts = open_rollouts(store).await?;
+    resolve_under(store, tenant, doc, None).await
+}
+
+/// [`resolve`] as if `proposed` were its pack's open rollout (a rollout
+/// step being checked before it is saved).
+pub async fn resolve_under(
+    store: &Store,
+    tenant: &str,
+    doc: &CompositionDoc,
+    proposed: Option<&Rollout>,
+) -> Result<Resolution, ApiError> {
+    let mut rollouts = open_rollouts(store).await?;
+    if let Some(r) = proposed {
+        rollouts.insert(r.pack.clone(), r.clone());
+    }
     let (fleet_text, _) = store.fleet_layer().await?;
     let fleet: Layer = serde_json::from_str(&fleet_text)
         .map_err(|e| ApiError::internal(format!("stored fleet layer is corrupt: {e}")))?;

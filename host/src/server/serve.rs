@@ -42,6 +42,11 @@ pub struct ServeConfig {
     pub refresh_interval: Duration,
     /// Compiled-pack cache; default `<data-dir>/cache`.
     pub cache_dir: Option<PathBuf>,
+    /// The cache's byte budget (least recently used artifacts go beyond it).
+    pub cache_max_bytes: u64,
+    /// The evaluation pool's sizes; `None`: one thread per core, a tenant
+    /// on all but one (see [`crate::PoolConfig`]).
+    pub eval_pool: Option<crate::PoolConfig>,
     /// Serve HTTPS with this certificate chain and private key (PEM files).
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Where file anchors are written; default `<data-dir>/anchors`.
@@ -65,6 +70,8 @@ impl Default for ServeConfig {
             seed_demo: false,
             refresh_interval: Duration::from_millis(250),
             cache_dir: None,
+            cache_max_bytes: EngineConfig::default().cache_max_bytes,
+            eval_pool: None,
             tls: None,
             anchor_dir: None,
             prune_interval: super::pruner::INTERVAL,
@@ -189,6 +196,8 @@ impl Server {
                     .clone()
                     .unwrap_or_else(|| config.data_dir.join("cache")),
             ),
+            cache_max_bytes: config.cache_max_bytes,
+            pool: config.eval_pool.clone().unwrap_or_default(),
             max_instances: 4000,
             ..EngineConfig::default()
         })?;

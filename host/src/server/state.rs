@@ -33,6 +33,9 @@ pub struct TenantRuntime {
     pub config: Arc<str>,
     /// The tenant's masking rules, keyed by its secret.
     pub masker: Masker,
+    /// Why the current configuration could not be built, when this runtime
+    /// is the last good one kept in its place.
+    pub degraded: Option<String>,
 }
 
 /// A composition document resolved and built.
@@ -74,6 +77,8 @@ struct Inner {
     generation: AtomicI64,
     shadow_writes: Arc<tokio::sync::Semaphore>,
     appender: super::appender::Appender,
+    alarms: super::integrity::Alarms,
+    breakers: crate::Breakers,
 }
 
 /// Shadow differences being written at once, at most.
@@ -99,8 +104,20 @@ impl AppState {
             generation: AtomicI64::new(generation),
             shadow_writes: Arc::new(tokio::sync::Semaphore::new(MAX_SHADOW_WRITES)),
             appender: super::appender::Appender::start(config.store.clone()),
+            alarms: super::integrity::Alarms::default(),
+            breakers: super::quarantine::registry(config.store.clone()),
             config,
         })))
+    }
+
+    /// Every tenant's circuit breakers (see [`super::quarantine`]).
+    pub fn breakers(&self) -> &crate::Breakers {
+        &self.0.breakers
+    }
+
+    /// Refusals to sign unverified history (see [`super::integrity`]).
+    pub fn alarms(&self) -> &super::integrity::Alarms {
+        &self.0.alarms
     }
 
     /// The store.
@@ -149,16 +166,15 @@ impl AppState {
         self.0.config.require_signed_packs
     }
 
-    /// Re-reads the generation; drops cached compositions when it moved.
+    /// Re-reads the generation; cached compositions of older generations
+    /// are rebuilt on their next use.
     /// Servers call this after their own writes and on a timer, so changes
     /// made through another server are picked up within one interval.
     pub async fn refresh(&self) -> Result<(), ApiError> {
+        // Stale runtimes stay in the map: each is rebuilt on its tenant's
+        // next decision, and kept as the last good one should that fail.
         let g = self.store().generation().await?;
-        if self.0.generation.swap(g, Ordering::AcqRel) != g
-            && let Ok(mut m) = self.0.runtimes.write()
-        {
-            m.retain(|_, rt| rt.generation == g);
-        }
+        self.0.generation.store(g, Ordering::Release);
         Ok(())
     }
 
@@ -226,12 +242,22 @@ impl AppState {
         let row = self.tenant_row(tenant).await?;
         let doc: CompositionDoc = serde_json::from_str(&row.composition)
             .map_err(|e| ApiError::internal(format!("stored composition is corrupt: {e}")))?;
-        let built = self.build(tenant, &doc).await?;
+        let built = match self.build(tenant, &doc).await {
+            Ok(b) => b,
+            Err(e) => return self.keep_last_good(tenant, g, row.disabled, e).await,
+        };
         let config = match &built.config {
             Some(c) => self.record_config(tenant, c).await?,
             None => String::new(),
         };
         let settings = TenantSettings::stored(&row)?;
+        let breakers = &self.0.breakers;
+        let guard = |c: Arc<Composition>| match Arc::try_unwrap(c) {
+            Ok(c) => Arc::new(c.guarded(breakers, settings.quarantine_or_default())),
+            Err(c) => c,
+        };
+        let composition = built.composition.map(guard);
+        let shadow = built.shadow.map(|(c, ids)| (guard(c), ids));
         let secret = self
             .master_key()
             .open(tenant, &row.secret_key)
@@ -239,14 +265,72 @@ impl AppState {
         let rt = Arc::new(TenantRuntime {
             generation: g,
             disabled: row.disabled,
-            composition: built.composition,
+            composition,
             serving: Arc::new(built.serving),
-            shadow: built.shadow,
+            shadow,
             config: config.into(),
             masker: Masker::new(settings.trace_or_default().masking, &secret),
+            degraded: None,
         });
         if let Ok(mut m) = self.0.runtimes.write() {
             m.insert(tenant.to_owned(), Arc::clone(&rt));
+        }
+        Ok(rt)
+    }
+
+    /// A composition that cannot be built at decision time (a change the
+    /// tenant did not make: a rollout, the fleet layer, a pack) must not
+    /// take the tenant down: its last good runtime keeps serving, marked
+    /// degraded for this generation, and the failure is recorded once as a
+    /// `composition-failed` admin event in its log. Without a last good
+    /// runtime (a fresh server) the error stands.
+    async fn keep_last_good(
+        &self,
+        tenant: &str,
+        g: i64,
+        disabled: bool,
+        e: ApiError,
+    ) -> Result<Arc<TenantRuntime>, ApiError> {
+        if e.kind == Kind::Internal {
+            return Err(e);
+        }
+        let last = self
+            .0
+            .runtimes
+            .read()
+            .ok()
+            .and_then(|m| m.get(tenant).cloned());
+        let Some(last) = last.filter(|rt| rt.composition.is_some()) else {
+            return Err(e);
+        };
+        let first_time = last.degraded.as_deref() != Some(e.detail.as_str());
+        let rt = Arc::new(TenantRuntime {
+            generation: g,
+            disabled,
+            composition: last.composition.clone(),
+            serving: Arc::clone(&last.serving),
+            shadow: last.shadow.clone(),
+            config: Arc::clone(&last.config),
+            masker: last.masker.clone(),
+            degraded: Some(e.detail.clone()),
+        });
+        if let Ok(mut m) = self.0.runtimes.write() {
+            m.insert(tenant.to_owned(), Arc::clone(&rt));
+        }
+        if first_time {
+            eprintln!(
+                "warden: tenant `{tenant}` keeps its last good composition: {}",
+                e.detail
+            );
+            let event = events::audit(
+                tenant,
+                "composition-failed",
+                "warden",
+                serde_json::json!({"error": e.detail, "kept": &*last.config}),
+            )?;
+            if let Err(err) = self.appender().append(tenant, vec![event.event]).await {
+                eprintln!("warden: cannot record `composition-failed` for `{tenant}`: {err}");
+            }
         }
         Ok(rt)
     }
@@ -287,6 +371,16 @@ impl AppState {
     /// Resolves and builds a composition document: what saving validates and
     /// what serving uses.
     pub async fn build(&self, tenant: &str, doc: &CompositionDoc) -> Result<Built, ApiError> {
+        self.build_under(tenant, doc, None).await
+    }
+
+    /// [`AppState::build`] as if `proposed` were its pack's open rollout.
+    pub async fn build_under(
+        &self,
+        tenant: &str,
+        doc: &CompositionDoc,
+        proposed: Option<&crate::rollout::Rollout>,
+    ) -> Result<Built, ApiError> {
         if let Some(l) = doc
             .layers
             .iter()
@@ -297,7 +391,7 @@ impl AppState {
                 format!("layer name `{}` is reserved", l.name),
             ));
         }
-        let res = resolve::resolve(self.store(), tenant, doc).await?;
+        let res = resolve::resolve_under(self.store(), tenant, doc, proposed).await?;
         if res.packs.is_empty() {
             return Ok(Built {
                 composition: None,
@@ -330,7 +424,7 @@ impl AppState {
             tokio::task::spawn_blocking(move || Composition::build(t, enforced, &spec))
                 .await
                 .map_err(ApiError::internal)?
-                .map_err(|e| ApiError::new(Kind::InvalidComposition, e.to_string()))?;
+                .map_err(compose_error)?;
         let mut shadow = None;
         let mut shadow_error = None;
         if !res.shadow.is_empty() {
@@ -369,5 +463,14 @@ impl AppState {
             shadow,
             config: Some(config),
         })
+    }
+}
+
+/// A composition that does not build: the document's fault (422), or the
+/// server's when a pack could not even be run to check it (503).
+fn compose_error(e: crate::ComposeError) -> ApiError {
+    match e {
+        crate::ComposeError::CheckFailed { .. } => ApiError::new(Kind::Unavailable, e.to_string()),
+        e => ApiError::new(Kind::InvalidComposition, e.to_string()),
     }
 }

@@ -97,15 +97,24 @@ fn default_every_ms() -> u64 {
     60_000
 }
 
+/// Largest `checkpoint_every_events`.
+pub const MAX_EVERY_EVENTS: u64 = 1_000_000_000;
+/// Largest `checkpoint_every_ms`: 30 days.
+pub const MAX_EVERY_MS: u64 = 30 * 24 * 3600 * 1000;
+
 /// A tenant's trace settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TraceSettings {
-    /// Make a signed checkpoint once this many events follow the last one (0: never by count).
+    /// Make a signed checkpoint once this many events follow the last one
+    /// (0: never by count; at most 1,000,000,000).
     #[serde(default = "default_every_events")]
+    #[schema(maximum = 1_000_000_000)]
     pub checkpoint_every_events: u64,
-    /// Make a signed checkpoint when the log moved and this many ms passed (0: never by time).
+    /// Make a signed checkpoint when the log moved and this many ms passed
+    /// (0: never by time; at most 30 days).
     #[serde(default = "default_every_ms")]
+    #[schema(maximum = 2_592_000_000_u64)]
     pub checkpoint_every_ms: u64,
     /// Fields masked before decision events are stored.
     #[serde(default)]
@@ -129,7 +138,22 @@ impl Default for TraceSettings {
 impl TraceSettings {
     /// Checks pointers and sinks; the message names the offending field.
     pub fn validate(&self) -> Result<(), String> {
+        if self.checkpoint_every_events > MAX_EVERY_EVENTS {
+            return Err(format!(
+                "settings.trace.checkpoint_every_events must be at most {MAX_EVERY_EVENTS}"
+            ));
+        }
+        if self.checkpoint_every_ms > MAX_EVERY_MS {
+            return Err(format!(
+                "settings.trace.checkpoint_every_ms must be at most {MAX_EVERY_MS} (30 days)"
+            ));
+        }
         for (i, r) in self.masking.iter().enumerate() {
+            if r.pointer.contains('\0') || r.pointer.len() > 1024 {
+                return Err(format!(
+                    "settings.trace.masking[{i}].pointer must be at most 1024 bytes and contain no NUL character"
+                ));
+            }
             let ok_root = ["/args/", "/context/"]
                 .iter()
                 .any(|root| r.pointer.starts_with(root) && r.pointer.len() > root.len());
@@ -147,6 +171,15 @@ impl TraceSettings {
             }
         }
         for (i, a) in self.anchors.iter().enumerate() {
+            let text = match a {
+                Anchor::File { path } => path,
+                Anchor::Webhook { url } => url,
+            };
+            if text.contains('\0') || text.len() > 1024 {
+                return Err(format!(
+                    "settings.trace.anchors[{i}] must be at most 1024 bytes and contain no NUL character"
+                ));
+            }
             match a {
                 Anchor::File { path } => {
                     let p = std::path::Path::new(path);

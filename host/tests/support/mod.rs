@@ -39,6 +39,39 @@ pub fn packs_dir() -> tempfile::TempDir {
     panic!("built-in packs not found: run `cargo xtask packs` (or `cargo xtask test`)");
 }
 
+/// Bytes of a pack built by the `warden-tests` build script (fixtures
+/// included: `hostile`), or `None` when it was not built.
+pub fn built_pack(name: &str) -> Option<Vec<u8>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dirs = [
+        std::env::var_os("WARDEN_PACKS_DIR").map(PathBuf::from),
+        Some(root.join("target/wasm-build/out")),
+    ];
+    dirs.into_iter()
+        .flatten()
+        .find_map(|d| std::fs::read(d.join(format!("{name}.wasm"))).ok())
+}
+
+/// Uploads raw bytes (`application/wasm`); the status and JSON body.
+pub fn upload(addr: &str, path: &str, token: &str, bytes: &[u8]) -> (u16, Value) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/wasm\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        bytes.len()
+    )
+    .unwrap();
+    s.write_all(bytes).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw);
+    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap();
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
 /// A `warden serve` child process.
 pub struct Proc {
     pub child: Child,

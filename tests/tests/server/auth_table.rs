@@ -176,6 +176,14 @@ pub(crate) fn endpoints(fx: &Fixtures) -> Vec<Endpoint> {
             Empty,
             OK,
         ),
+        ep(
+            Method::GET,
+            "/v1/tenants/{tenant}/quarantine",
+            "/v1/tenants/acme/quarantine",
+            Tenant(&[Role::Operator, Role::Auditor, Role::Runtime]),
+            Empty,
+            OK,
+        ),
         // Compositions and the fleet layer.
         ep(
             Method::GET,

@@ -134,17 +134,17 @@ both!(
 both!(signatures_are_verified, |app: App| async move {
     let admin = app.admin();
     let v1 = pack_bytes("rollout-v1");
-    let good = app.sign("rollout-demo", "1.0.0", &v1);
+    let good = app.sign(&v1);
     // Signed by an untrusted key: rejected even when signatures are optional.
     let stranger = keys::generate_signing_key().unwrap();
-    let bad = keys::sign_pack(&stranger, "rollout-demo", "1.0.0", &digest(&v1));
+    let bad = keys::sign_pack(&stranger, &digest(&v1));
     let r = app
         .upload("/v1/packs", &admin, v1.clone(), Some(&bad))
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.problem(), "signature-rejected");
-    // A signature for another version does not transfer.
-    let other = app.sign("rollout-demo", "2.0.0", &v1);
+    // A signature of other bytes does not transfer.
+    let other = app.sign(&pack_bytes("rollout-v2"));
     let r = app
         .upload("/v1/packs", &admin, v1.clone(), Some(&other))
         .await;
@@ -166,6 +166,20 @@ both!(signatures_are_verified, |app: App| async move {
         .get("/v1/packs/rollout-demo/versions/1.0.0/wasm", &admin)
         .await;
     assert_eq!(r.headers["warden-signature"].to_str().unwrap(), good);
+    // Where signatures are optional, a version 1 signature (over
+    // name@version and digest) still verifies, once compiled.
+    let v2 = pack_bytes("rollout-v2");
+    let legacy = keys::sign_pack_v1(&keys().publisher, "rollout-demo", "2.0.0", &digest(&v2));
+    let wrong = keys::sign_pack_v1(&keys().publisher, "rollout-demo", "9.0.0", &digest(&v2));
+    let r = app
+        .upload("/v1/packs", &admin, v2.clone(), Some(&wrong))
+        .await;
+    assert_eq!(r.problem(), "signature-rejected", "{:?}", r.json);
+    let r = app
+        .upload("/v1/packs", &admin, v2.clone(), Some(&legacy))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json);
+    assert_eq!(r.json["publisher"], "test-publisher");
 });
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -177,23 +191,106 @@ async fn unsigned_packs_are_rejected_when_required() {
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.problem(), "signature-rejected");
     assert!(
-        r.detail().contains("`rollout-demo@1.0.0` is unsigned"),
+        r.detail()
+            .contains(&format!("`{}` is unsigned", digest(&v1))),
         "{}",
         r.detail()
     );
     assert!(r.detail().contains("warden pack sign"));
     let r = app
-        .upload(
-            "/v1/packs",
-            &admin,
-            v1.clone(),
-            Some(&app.sign("rollout-demo", "1.0.0", &v1)),
-        )
+        .upload("/v1/packs", &admin, v1.clone(), Some(&app.sign(&v1)))
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json);
     // The built-ins come from the operator's own directory and stay registered.
     let r = app.get("/v1/packs", &admin).await;
     assert_eq!(r.json["items"].as_array().unwrap().len(), 4);
+}
+
+/// The `.cwasm` files in a cache directory.
+fn cached(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".cwasm"))
+        .collect();
+    names.sort();
+    names
+}
+
+/// On a server that requires signatures, a refused upload costs no
+/// compilation and leaves no file in the cache; an accepted one is cached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_uploads_cost_no_compilation_and_are_never_cached() {
+    let cache = tempfile::tempdir().unwrap();
+    let dir = cache.path().to_owned();
+    let app = App::with(Backend::Sqlite, |c| {
+        c.require_signed_packs = true;
+        c.cache_dir = Some(dir);
+    })
+    .await;
+    let admin = app.admin();
+    let op = app.token("acme", &[Role::Operator]);
+    app.post("/v1/tenants", &admin, &serde_json::json!({"id": "acme"}))
+        .await;
+    let before = cached(cache.path());
+    let compiled = || app.state.engine().cache_stats().1;
+    let misses = compiled();
+    let v1 = pack_bytes("rollout-v1");
+    let stranger = keys::generate_signing_key().unwrap();
+    let legacy = keys::sign_pack_v1(&keys().publisher, "rollout-demo", "1.0.0", &digest(&v1));
+    let untrusted = keys::sign_pack(&stranger, &digest(&v1));
+    for (path, sig) in [
+        ("/v1/packs", None),
+        ("/v1/packs", Some(untrusted.as_str())),
+        ("/v1/packs", Some("%%%")),
+        // Version 1 signatures need the pack compiled first: not here.
+        ("/v1/packs", Some(legacy.as_str())),
+        ("/v1/tenants/acme/packs", None),
+        ("/v1/tenants/acme/packs", Some(untrusted.as_str())),
+    ] {
+        let r = app
+            .upload(path, &admin_or(&admin, &op, path), v1.clone(), sig)
+            .await;
+        assert_eq!(
+            r.problem(),
+            "signature-rejected",
+            "{path} {sig:?}: {:?}",
+            r.json
+        );
+    }
+    assert_eq!(compiled(), misses, "a refused upload was compiled");
+    assert_eq!(cached(cache.path()), before);
+    // A signed pack that does not load: compiled, refused, not cached.
+    let garbage = pack_bytes("dup-rules");
+    let r = app
+        .upload(
+            "/v1/packs",
+            &admin,
+            garbage.clone(),
+            Some(&app.sign(&garbage)),
+        )
+        .await;
+    assert_eq!(r.problem(), "invalid-pack", "{:?}", r.json);
+    assert_eq!(cached(cache.path()), before);
+    // Accepted: cached under its digest.
+    let r = app
+        .upload("/v1/packs", &admin, v1.clone(), Some(&app.sign(&v1)))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json);
+    let now = cached(cache.path());
+    let hex = digest(&v1).trim_start_matches("sha256:").to_owned();
+    assert_eq!(now.len(), before.len() + 1, "{now:?}");
+    assert!(now.iter().any(|n| n.contains(&hex)), "{now:?}");
+}
+
+fn admin_or(admin: &str, op: &str, path: &str) -> String {
+    if path.starts_with("/v1/tenants/") {
+        op
+    } else {
+        admin
+    }
+    .to_owned()
 }
 
 both!(diff_between_versions, |app: App| async move {

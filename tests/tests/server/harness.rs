@@ -341,8 +341,8 @@ impl App {
     }
 
     /// A signature of a pack file by the trusted test publisher.
-    pub fn sign(&self, name: &str, version: &str, wasm: &[u8]) -> String {
-        keys::sign_pack(&keys().publisher, name, version, &digest(wasm))
+    pub fn sign(&self, wasm: &[u8]) -> String {
+        keys::sign_pack(&keys().publisher, &digest(wasm))
     }
 }
 
@@ -361,6 +361,36 @@ pub fn payment(t: &str, id: &str, minor: i64) -> Value {
                    "amount": {"minor_units": minor, "currency": "EUR"},
                    "counterparty": "ACME GmbH"}
     })
+}
+
+/// Runs the `warden` CLI against the app's database (off the async threads:
+/// it starts its own runtime).
+pub async fn cli(app: &App, args: &[&str]) -> (u8, String, String) {
+    let mut full: Vec<String> = vec![
+        "warden".into(),
+        "--cache-dir".into(),
+        keys().cache.display().to_string(),
+    ];
+    full.extend(args.iter().map(|s| s.to_string()));
+    match &app._pg {
+        Some(pg) => full.extend(["--database-url".into(), pg.url.clone()]),
+        None => full.extend(["--data-dir".into(), app._data.path().display().to_string()]),
+    }
+    tokio::task::spawn_blocking(move || {
+        std::thread::spawn(move || {
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            let code = warden_host::cli::run(full, &mut out, &mut err);
+            (
+                code,
+                String::from_utf8(out).unwrap(),
+                String::from_utf8(err).unwrap(),
+            )
+        })
+        .join()
+        .unwrap()
+    })
+    .await
+    .unwrap()
 }
 
 /// Runs a test body on both backends: defines `<name>_sqlite` and `<name>_postgres`.

@@ -450,36 +450,6 @@ both!(what_if_with_a_draft_composition, |app: App| async move {
     assert!(r.detail().contains("`nope`"), "{}", r.detail());
 });
 
-/// Runs the `warden` CLI against the app's database (off the async threads:
-/// it starts its own runtime).
-async fn cli(app: &App, args: &[&str]) -> (u8, String, String) {
-    let mut full: Vec<String> = vec![
-        "warden".into(),
-        "--cache-dir".into(),
-        keys().cache.display().to_string(),
-    ];
-    full.extend(args.iter().map(|s| s.to_string()));
-    match &app._pg {
-        Some(pg) => full.extend(["--database-url".into(), pg.url.clone()]),
-        None => full.extend(["--data-dir".into(), app._data.path().display().to_string()]),
-    }
-    tokio::task::spawn_blocking(move || {
-        std::thread::spawn(move || {
-            let (mut out, mut err) = (Vec::new(), Vec::new());
-            let code = warden_host::cli::run(full, &mut out, &mut err);
-            (
-                code,
-                String::from_utf8(out).unwrap(),
-                String::from_utf8(err).unwrap(),
-            )
-        })
-        .join()
-        .unwrap()
-    })
-    .await
-    .unwrap()
-}
-
 both!(cli_replay_what_if_and_traffic_diff, |app: App| async move {
     let app = app;
     rollout_tenant(&app).await;

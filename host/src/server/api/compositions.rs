@@ -27,10 +27,14 @@ pub struct VersionedComposition {
     /// Which version of each pack serves the tenant now, and why (responses only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub serving: Vec<Served>,
+    /// Responses only: why the current configuration cannot be built, when
+    /// the tenant is served its last good composition instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serving_error: Option<String>,
 }
 
 /// Reads the tenant's composition and what serves it.
-#[utoipa::path(get, path = "/v1/tenants/{tenant}/composition", tag = "compositions",
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/composition", tag = "compositions", operation_id = "get_composition",
     params(("tenant" = String, Path, description = "Tenant id")),
     responses((status = 200, body = VersionedComposition)), security(("bearer" = [])))]
 pub async fn get(
@@ -42,14 +46,15 @@ pub async fn get(
     let t = st.tenant_row(&tenant).await?;
     let composition: CompositionDoc = serde_json::from_str(&t.composition)
         .map_err(|e| ApiError::internal(format!("stored composition is corrupt: {e}")))?;
-    let serving = match st.runtime(&tenant).await {
-        Ok(rt) => rt.serving.as_ref().clone(),
-        Err(_) => Vec::new(),
+    let (serving, serving_error) = match st.runtime(&tenant).await {
+        Ok(rt) => (rt.serving.as_ref().clone(), rt.degraded.clone()),
+        Err(e) => (Vec::new(), Some(e.detail)),
     };
     Ok(Json(VersionedComposition {
         version: t.composition_version,
         composition,
         serving,
+        serving_error,
     }))
 }
 
@@ -106,6 +111,7 @@ pub async fn put(
                 version: v,
                 composition: body.composition,
                 serving,
+                serving_error: None,
             }))
         }
         Saved::Stale(current) => Err(ApiError::new(

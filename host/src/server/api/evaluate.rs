@@ -58,6 +58,7 @@ pub enum Explain {
 /// `?explain=summary|full`.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct EvaluateParams {
     /// `summary` (the default) or `full`.
     #[serde(default)]
@@ -72,14 +73,14 @@ fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
-fn runtime_ready<'a>(tenant: &str, rt: &'a TenantRuntime) -> Result<&'a Composition, ApiError> {
+fn runtime_ready(tenant: &str, rt: &TenantRuntime) -> Result<Arc<Composition>, ApiError> {
     if rt.disabled {
         return Err(ApiError::new(
             Kind::TenantNotReady,
             format!("tenant `{tenant}` is disabled"),
         ));
     }
-    rt.composition.as_deref().ok_or_else(|| {
+    rt.composition.clone().ok_or_else(|| {
         ApiError::new(
             Kind::TenantNotReady,
             format!("tenant `{tenant}` has no packs in its composition"),
@@ -87,31 +88,103 @@ fn runtime_ready<'a>(tenant: &str, rt: &'a TenantRuntime) -> Result<&'a Composit
     })
 }
 
-/// Evaluates one request for a ready runtime; records shadow differences.
-fn decide(
+/// What the pool computed for one request: the enforced decision and,
+/// while a shadow rollout runs, the shadow version's.
+struct Evaluated {
+    decision: Decision,
+    shadow: Option<Decision>,
+}
+
+/// Requests of a batch evaluated per job on the pool: small enough that a
+/// batch takes turns with other tenants, big enough to amortize the hop.
+const CHUNK: usize = 16;
+
+/// Evaluates `reqs` on the engine's evaluation pool in the tenant's lane
+/// (never on the async runtime's threads), a chunk per job. A chunk the
+/// pool refuses (the tenant's queue is full) gets that error in place of
+/// its decisions; the others are evaluated.
+async fn evaluate_on_pool(
+    st: &AppState,
+    tenant: &str,
+    rt: &Arc<TenantRuntime>,
+    composition: &Arc<Composition>,
+    reqs: &Arc<Vec<Request>>,
+) -> Vec<Result<Evaluated, ApiError>> {
+    let pool = match st.engine().pool() {
+        Ok(p) => p,
+        Err(b) => return reqs.iter().map(|_| Err(busy(tenant, b))).collect(),
+    };
+    let mut jobs = Vec::new();
+    for start in (0..reqs.len()).step_by(CHUNK) {
+        let end = (start + CHUNK).min(reqs.len());
+        let (rt, composition, reqs) = (Arc::clone(rt), Arc::clone(composition), Arc::clone(reqs));
+        jobs.push((
+            end - start,
+            pool.run(tenant, move || {
+                reqs[start..end]
+                    .iter()
+                    .map(|req| Evaluated {
+                        decision: composition.evaluate(req),
+                        shadow: rt.shadow.as_ref().map(|(s, _)| s.evaluate(req)),
+                    })
+                    .collect::<Vec<_>>()
+            }),
+        ));
+    }
+    let mut out = Vec::with_capacity(reqs.len());
+    for (n, job) in jobs {
+        match job.await {
+            Ok(done) => out.extend(done.into_iter().map(Ok)),
+            Err(b) => out.extend((0..n).map(|_| Err(busy(tenant, b)))),
+        }
+    }
+    out
+}
+
+/// The answer when the pool refuses work: 429 when the tenant's own queue
+/// is full, 503 when the server's is; both with `Retry-After`.
+fn busy(tenant: &str, b: crate::Busy) -> ApiError {
+    match b {
+        crate::Busy::Lane => ApiError::new(
+            Kind::TooManyRequests,
+            format!(
+                "too many decisions of tenant `{tenant}` are waiting to be evaluated; retry shortly"
+            ),
+        ),
+        _ => ApiError::new(
+            Kind::Unavailable,
+            "the server has too many decisions waiting to be evaluated; retry shortly",
+        ),
+    }
+}
+
+/// The response for an evaluated request; records a shadow difference.
+fn respond(
     st: &AppState,
     tenant: &str,
     rt: &TenantRuntime,
-    composition: &Composition,
     req: &Request,
+    evaluated: Evaluated,
     explain: Explain,
 ) -> EvaluateResponse {
     let decision_id = new_id();
-    let mut decision = composition.evaluate(req);
-    if let Some((shadow, rollouts)) = &rt.shadow {
-        let other = shadow.evaluate(req);
-        if other.verdict != decision.verdict {
-            record_shadow(
-                st,
-                tenant,
-                rt,
-                &decision_id,
-                req,
-                &decision,
-                &other,
-                rollouts,
-            );
-        }
+    let Evaluated {
+        mut decision,
+        shadow,
+    } = evaluated;
+    if let (Some(other), Some((_, rollouts))) = (shadow, &rt.shadow)
+        && other.verdict != decision.verdict
+    {
+        record_shadow(
+            st,
+            tenant,
+            rt,
+            &decision_id,
+            req,
+            &decision,
+            &other,
+            rollouts,
+        );
     }
     if explain == Explain::Summary {
         for p in &mut decision.explanation.packs {
@@ -148,6 +221,9 @@ async fn record(
     rt: &TenantRuntime,
     items: Vec<(&Request, &mut EvaluateResponse)>,
 ) -> Result<(), ApiError> {
+    if items.is_empty() {
+        return Ok(());
+    }
     let events = items
         .iter()
         .map(|(q, r)| event(rt, q, r))
@@ -239,8 +315,7 @@ fn record_shadow(
 
 fn parse_request(bytes: &[u8]) -> Result<Request, ApiError> {
     let req: Request = parse_json(bytes)?;
-    req.validate()
-        .map_err(|e| ApiError::new(Kind::Unprocessable, e.to_string()))?;
+    req.validate()?;
     Ok(req)
 }
 
@@ -259,12 +334,18 @@ pub async fn evaluate(
     ApiJson(req): ApiJson<Request>,
 ) -> Result<Json<EvaluateResponse>, ApiError> {
     caller.tenant(&tenant, &[Role::Runtime])?;
-    req.validate()
-        .map_err(|e| ApiError::new(Kind::Unprocessable, e.to_string()))?;
+    req.validate()?;
     let rt = st.runtime(&tenant).await?;
     let composition = runtime_ready(&tenant, &rt)?;
-    let mut response = decide(&st, &tenant, &rt, composition, &req, params.explain);
-    record(&st, &tenant, &rt, vec![(&req, &mut response)]).await?;
+    let reqs = Arc::new(vec![req]);
+    let evaluated = evaluate_on_pool(&st, &tenant, &rt, &composition, &reqs)
+        .await
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::internal("the pool returned no decision"))??;
+    let req = &reqs[0];
+    let mut response = respond(&st, &tenant, &rt, req, evaluated, params.explain);
+    record(&st, &tenant, &rt, vec![(req, &mut response)]).await?;
     Ok(Json(response))
 }
 
@@ -322,34 +403,44 @@ pub async fn batch(
     }
     let rt = st.runtime(&tenant).await?;
     let composition = runtime_ready(&tenant, &rt)?;
-    let parsed: Vec<Result<Request, ApiError>> = body
-        .requests
-        .iter()
-        .map(|v| parse_request(v.get().as_bytes()))
+    // Each item parsed on its own: a malformed one gets its error in place.
+    let mut slots: Vec<Result<usize, ApiError>> = Vec::with_capacity(body.requests.len());
+    let mut valid = Vec::new();
+    for v in &body.requests {
+        slots.push(parse_request(v.get().as_bytes()).map(|req| {
+            valid.push(req);
+            valid.len() - 1
+        }));
+    }
+    let valid = Arc::new(valid);
+    let evaluated = evaluate_on_pool(&st, &tenant, &rt, &composition, &valid).await;
+    let mut decided: Vec<Result<EvaluateResponse, ApiError>> = evaluated
+        .into_iter()
+        .zip(valid.iter())
+        .map(|(e, req)| e.map(|e| respond(&st, &tenant, &rt, req, e, params.explain)))
         .collect();
-    let mut decided: Vec<Option<EvaluateResponse>> = parsed
-        .iter()
-        .map(|p| {
-            p.as_ref()
-                .ok()
-                .map(|req| decide(&st, &tenant, &rt, composition, req, params.explain))
-        })
-        .collect();
-    let items = parsed
+    let items = valid
         .iter()
         .zip(decided.iter_mut())
-        .filter_map(|(p, d)| Some((p.as_ref().ok()?, d.as_mut()?)))
+        .filter_map(|(req, d)| Some((req, d.as_mut().ok()?)))
         .collect();
     record(&st, &tenant, &rt, items).await?;
-    let results = parsed
+    let mut decided: Vec<Option<Result<EvaluateResponse, ApiError>>> =
+        decided.into_iter().map(Some).collect();
+    let results = slots
         .into_iter()
-        .zip(decided)
-        .map(|(p, d)| match (p, d) {
-            (Ok(_), Some(r)) => BatchItem::Decision(r),
-            (Err(e), _) => BatchItem::Error {
-                error: serde_json::to_value(e.problem()).unwrap_or(Value::Null),
-            },
-            (Ok(_), None) => BatchItem::Error { error: Value::Null },
+        .map(|slot| {
+            let item = slot.and_then(|i| {
+                decided[i]
+                    .take()
+                    .unwrap_or_else(|| Err(ApiError::internal("a batch item was answered twice")))
+            });
+            match item {
+                Ok(r) => BatchItem::Decision(r),
+                Err(e) => BatchItem::Error {
+                    error: serde_json::to_value(e.problem()).unwrap_or(Value::Null),
+                },
+            }
         })
         .collect();
     Ok(Json(BatchResponse { results }))

@@ -72,7 +72,10 @@ pub async fn healthz() -> impl IntoResponse {
     Json(serde_json::json!({"status": "ok"}))
 }
 
-/// Readiness: the database answers.
+/// Readiness: the database answers. The body also carries counters for
+/// monitoring: `checkpoints_refused`, checkpoints not signed because the
+/// history under them did not verify (an alarm: see `trace-verification-failed`
+/// events in the fleet log).
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses((status = 200, body = Object), (status = 503, body = super::problem::Problem)))]
 pub async fn readyz(State(st): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
@@ -80,7 +83,10 @@ pub async fn readyz(State(st): State<AppState>) -> Result<Json<serde_json::Value
         .ping()
         .await
         .map_err(|_| ApiError::new(Kind::Unavailable, "the database is not reachable"))?;
-    Ok(Json(serde_json::json!({"status": "ready"})))
+    Ok(Json(serde_json::json!({
+        "status": "ready",
+        "checkpoints_refused": st.alarms().refused(),
+    })))
 }
 
 fn api() -> OpenApiRouter<AppState> {
@@ -95,6 +101,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(tenants::create, tenants::list))
         .routes(routes!(tenants::get, tenants::update))
         .routes(routes!(tenants::public_key))
+        .routes(routes!(tenants::quarantine))
         .routes(routes!(compositions::get, compositions::put))
         .routes(routes!(
             compositions::get_fleet_layer,
@@ -151,6 +158,7 @@ pub fn router(state: AppState) -> Router {
     let (router, doc) = api().split_for_parts();
     let doc = std::sync::Arc::new(doc);
     router
+        .route_layer(axum::middleware::from_fn(crate::server::edge::check_uri))
         .route(
             "/openapi.json",
             axum::routing::get(move || {

@@ -6,7 +6,7 @@ use crate::diff::PackDiff;
 use crate::server::auth::Role;
 use crate::server::events::{FLEET_LOG, audit};
 use crate::server::extract::{ApiQuery, Caller, PageParams, body_error};
-use crate::server::keys::{SignatureError, verify_pack};
+use crate::server::keys::{SignatureError, verify_pack, verify_pack_v1};
 use crate::server::problem::{ApiError, Kind};
 use crate::server::state::AppState;
 use crate::server::store::{Inserted, PackRow, PackScope, now_ms};
@@ -20,8 +20,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
-/// The header carrying a detached pack signature (base64 Ed25519 over
-/// `warden-pack-signature-v1\n{name}@{version}\n{digest}\n`).
+/// The header carrying a detached pack signature: base64 Ed25519 over
+/// `warden-pack-signature-v2\n{digest}\n` (what `warden pack sign` makes;
+/// checked before the pack is compiled), or, where signatures are
+/// optional, the older `warden-pack-signature-v1\n{name}@{version}\n{digest}\n`.
 pub const SIGNATURE_HEADER: &str = "warden-signature";
 
 /// One pack version's metadata.
@@ -118,7 +120,10 @@ pub async fn store_upload_trusted(
         .map(|(_, v)| v)
 }
 
-/// Validates, verifies and stores an uploaded pack.
+/// Checks, verifies and stores an uploaded pack. The cheap checks come
+/// first: size, then the signature over the digest (or its absence where
+/// signatures are required), so a refused upload costs no compilation.
+/// The compiled artifact is kept in the cache only once the pack is stored.
 pub async fn store_upload(
     st: &AppState,
     scope: PackScope,
@@ -127,34 +132,64 @@ pub async fn store_upload(
     signature: Option<&str>,
     trusted: bool,
 ) -> Result<(StatusCode, PackVersionView), ApiError> {
+    let max = st.engine().config().max_pack_size;
+    if bytes.len() > max {
+        return Err(ApiError::new(
+            Kind::PayloadTooLarge,
+            format!(
+                "the pack is {} bytes; at most {max} are accepted",
+                bytes.len()
+            ),
+        ));
+    }
+    let digest = crate::pack_digest(&bytes);
+    let required = st.require_signed_packs() && !trusted;
+    let rejected = |e: SignatureError| {
+        ApiError::new(
+            Kind::SignatureRejected,
+            match e {
+                SignatureError::Malformed => format!("`{SIGNATURE_HEADER}` header: {e}"),
+                e => e.to_string(),
+            },
+        )
+    };
+    // `Ok(publisher)` verified over the digest; `Err(sig)` a version 1
+    // signature, which can only be checked once the pack is compiled.
+    let verified: Option<Result<String, &str>> = match signature {
+        Some(sig) => match verify_pack(st.publishers(), sig, &digest) {
+            Ok(publisher) => Some(Ok(publisher)),
+            Err(SignatureError::Untrusted(_)) if !required => Some(Err(sig)),
+            Err(SignatureError::Untrusted(_)) => {
+                return Err(ApiError::new(
+                    Kind::SignatureRejected,
+                    format!(
+                        "the signature over `{digest}` does not verify with any trusted publisher key (this server requires signatures made by `warden pack sign`, over the pack's digest)"
+                    ),
+                ));
+            }
+            Err(e) => return Err(rejected(e)),
+        },
+        None if required => {
+            return Err(ApiError::new(
+                Kind::SignatureRejected,
+                format!(
+                    "pack `{digest}` is unsigned and this server requires signed packs: send a `{SIGNATURE_HEADER}` header (see `warden pack sign`)"
+                ),
+            ));
+        }
+        None => None,
+    };
     let engine = st.engine().clone();
     let body = bytes.clone();
-    let pack = tokio::task::spawn_blocking(move || engine.load_pack(&body))
+    let pack = tokio::task::spawn_blocking(move || engine.check_pack(&body))
         .await
         .map_err(ApiError::internal)?
         .map_err(|e| ApiError::new(Kind::InvalidPack, e.to_string()))?;
     let (name, version) = (pack.name().to_owned(), pack.version().to_string());
-    let publisher = match signature {
-        Some(sig) => Some(
-            verify_pack(st.publishers(), sig, &name, &version, pack.digest()).map_err(|e| {
-                ApiError::new(
-                    Kind::SignatureRejected,
-                    match e {
-                        SignatureError::Malformed => {
-                            format!("`{SIGNATURE_HEADER}` header: {e}")
-                        }
-                        e => e.to_string(),
-                    },
-                )
-            })?,
-        ),
-        None if st.require_signed_packs() && !trusted => {
-            return Err(ApiError::new(
-                Kind::SignatureRejected,
-                format!(
-                    "pack `{name}@{version}` is unsigned and this server requires signed packs: send a `{SIGNATURE_HEADER}` header (see `warden pack sign`)"
-                ),
-            ));
+    let publisher = match verified {
+        Some(Ok(publisher)) => Some(publisher),
+        Some(Err(sig)) => {
+            Some(verify_pack_v1(st.publishers(), sig, &name, &version, &digest).map_err(rejected)?)
         }
         None => None,
     };
@@ -184,6 +219,7 @@ pub async fn store_upload(
     )?;
     match st.store().insert_pack(&row, &bytes, &event).await? {
         Inserted::Created => {
+            st.engine().keep_compiled(&pack);
             st.remember_pack(pack);
             st.refresh().await?;
             Ok((StatusCode::CREATED, version_view(&row)?))
@@ -206,7 +242,13 @@ async fn read_wasm(req: Request, st: &AppState) -> Result<(Bytes, Option<String>
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if ct.split(';').next().unwrap_or("").trim() != "application/wasm" {
+    if !ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .eq_ignore_ascii_case("application/wasm")
+    {
         return Err(ApiError::new(
             Kind::UnsupportedMediaType,
             "expected `Content-Type: application/wasm`",
@@ -467,6 +509,7 @@ pub async fn wasm_private(
 /// `?from=A&to=B`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct DiffParams {
     /// The older version.
     pub from: String,

@@ -5,6 +5,7 @@ use crate::rollout::{Mode, Rollout, Stage, State as RState};
 use crate::server::events::{FLEET_LOG, audit};
 use crate::server::extract::{ApiJson, ApiQuery, Caller, PageParams};
 use crate::server::problem::{ApiError, Kind, Problem};
+use crate::server::resolve::{CompositionDoc, Source};
 use crate::server::state::AppState;
 use crate::server::store::{RolloutWrite, now_ms};
 use axum::Json;
@@ -29,6 +30,22 @@ pub struct StartRollout {
     #[serde(default = "enforce")]
     #[schema(value_type = String)]
     pub mode: Mode,
+    /// What to do with tenants the stage reaches that cannot build their
+    /// composition with the new version: `hold` them on the old version
+    /// (default; listed in the rollout's `held`), or `refuse` the step.
+    #[serde(default)]
+    pub on_incompatible: OnIncompatible,
+}
+
+/// See [`StartRollout::on_incompatible`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnIncompatible {
+    /// Keep such tenants on the old version.
+    #[default]
+    Hold,
+    /// Refuse the step (409, naming the tenants).
+    Refuse,
 }
 
 fn enforce() -> Mode {
@@ -42,6 +59,9 @@ pub struct Advance {
     /// The next stage.
     #[schema(value_type = Object)]
     pub stage: Stage,
+    /// `hold` (default) or `refuse`: see `POST /v1/rollouts`.
+    #[serde(default)]
+    pub on_incompatible: OnIncompatible,
 }
 
 /// Body of `POST /v1/rollouts/{id}/mode`.
@@ -51,6 +71,9 @@ pub struct SetMode {
     /// `enforce` or `shadow`.
     #[schema(value_type = String)]
     pub mode: Mode,
+    /// `hold` (default) or `refuse`: see `POST /v1/rollouts`.
+    #[serde(default)]
+    pub on_incompatible: OnIncompatible,
 }
 
 fn state_key(s: RState) -> &'static str {
@@ -106,6 +129,8 @@ pub async fn start(
         caller.sub().to_owned(),
     )
     .map_err(|e| ApiError::new(Kind::Unprocessable, e.to_string()))?;
+    let mut r = r;
+    check_cohort(&st, &mut r, body.on_incompatible).await?;
     let doc = serde_json::to_string(&r).map_err(ApiError::internal)?;
     let event = audit(
         FLEET_LOG,
@@ -132,6 +157,53 @@ pub async fn start(
     }
 }
 
+/// Builds the composition of every tenant the rollout's stage moves onto
+/// `to` (fleet compositions naming the pack, in the cohort) with the new
+/// version first. Tenants that cannot build it are held on `from`
+/// (`r.held`, with the reason), or the step is refused when asked to.
+/// Held tenants are checked again at every step.
+async fn check_cohort(st: &AppState, r: &mut Rollout, on: OnIncompatible) -> Result<(), ApiError> {
+    r.held.clear();
+    let mut held = std::collections::BTreeMap::new();
+    for row in st.store().tenants_mentioning(&r.pack).await? {
+        if !r.in_cohort(&row.id) {
+            continue;
+        }
+        let doc: CompositionDoc = match serde_json::from_str(&row.composition) {
+            Ok(d) => d,
+            Err(_) => continue,
+        };
+        let uses = doc
+            .packs
+            .iter()
+            .any(|p| p.name == r.pack && p.source == Source::Fleet);
+        if !uses {
+            continue;
+        }
+        if let Err(e) = st.build_under(&row.id, &doc, Some(r)).await {
+            if e.kind == Kind::Internal || e.kind == Kind::Unavailable {
+                return Err(e);
+            }
+            held.insert(row.id.clone(), e.detail);
+        }
+    }
+    if on == OnIncompatible::Refuse && !held.is_empty() {
+        let list: Vec<_> = held.keys().cloned().collect();
+        return Err(ApiError::new(
+            Kind::Conflict,
+            format!(
+                "the step was refused: tenants `{}` cannot build their compositions with `{}@{}`",
+                list.join("`, `"),
+                r.pack,
+                r.to
+            ),
+        )
+        .with(serde_json::json!({ "incompatible": held })));
+    }
+    r.held = held;
+    Ok(())
+}
+
 async fn load(st: &AppState, id: &str) -> Result<(String, Rollout), ApiError> {
     let doc = st
         .store()
@@ -149,10 +221,19 @@ async fn transition(
     id: &str,
     action: &str,
     actor: &str,
+    check: Option<OnIncompatible>,
     f: impl FnOnce(&mut Rollout) -> Result<(), crate::rollout::RolloutError>,
 ) -> Result<Json<Rollout>, ApiError> {
     let (old, mut r) = load(st, id).await?;
+    if action == "complete" {
+        // Completing moves every tenant: who is held is found out afresh
+        // (a tenant may have fixed its layer or pinned a version).
+        check_cohort(st, &mut r, OnIncompatible::Hold).await?;
+    }
     f(&mut r).map_err(rollout_error)?;
+    if let Some(on) = check {
+        check_cohort(st, &mut r, on).await?;
+    }
     let doc = serde_json::to_string(&r).map_err(ApiError::internal)?;
     let to = r.to.to_string();
     let current = (r.state == RState::Completed).then_some((r.pack.as_str(), to.as_str()));
@@ -179,7 +260,7 @@ async fn transition(
 }
 
 /// Lists rollouts.
-#[utoipa::path(get, path = "/v1/rollouts", tag = "rollouts", params(PageParams),
+#[utoipa::path(get, path = "/v1/rollouts", tag = "rollouts", operation_id = "list_rollouts", params(PageParams),
     responses((status = 200, body = Object)), security(("bearer" = [])))]
 pub async fn list(
     State(st): State<AppState>,
@@ -203,7 +284,7 @@ pub async fn list(
 }
 
 /// One rollout with its history.
-#[utoipa::path(get, path = "/v1/rollouts/{id}", tag = "rollouts",
+#[utoipa::path(get, path = "/v1/rollouts/{id}", tag = "rollouts", operation_id = "get_rollout",
     params(("id" = String, Path, description = "Rollout id")),
     responses((status = 200, body = Object), (status = 404, body = Problem)), security(("bearer" = [])))]
 pub async fn get(
@@ -227,9 +308,14 @@ pub async fn advance(
 ) -> Result<Json<Rollout>, ApiError> {
     caller.fleet_admin()?;
     let by = caller.sub().to_owned();
-    transition(&st, &id, "advance", caller.sub(), |r| {
-        r.advance(body.stage, now_ms(), by)
-    })
+    transition(
+        &st,
+        &id,
+        "advance",
+        caller.sub(),
+        Some(body.on_incompatible),
+        |r| r.advance(body.stage, now_ms(), by),
+    )
     .await
 }
 
@@ -245,9 +331,14 @@ pub async fn mode(
 ) -> Result<Json<Rollout>, ApiError> {
     caller.fleet_admin()?;
     let by = caller.sub().to_owned();
-    transition(&st, &id, "mode", caller.sub(), |r| {
-        r.set_mode(body.mode, now_ms(), by)
-    })
+    transition(
+        &st,
+        &id,
+        "mode",
+        caller.sub(),
+        Some(body.on_incompatible),
+        |r| r.set_mode(body.mode, now_ms(), by),
+    )
     .await
 }
 
@@ -265,7 +356,7 @@ macro_rules! simple_transition {
         ) -> Result<Json<Rollout>, ApiError> {
             caller.fleet_admin()?;
             let by = caller.sub().to_owned();
-            transition(&st, &id, stringify!($method), caller.sub(), |r| {
+            transition(&st, &id, stringify!($method), caller.sub(), None, |r| {
                 r.$method(now_ms(), by)
             })
             .await
@@ -301,6 +392,7 @@ simple_transition!(
 /// `?tenant=T&limit=N&cursor=C`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ShadowParams {
     /// Only this tenant's differences.
     pub tenant: Option<String>,

@@ -30,6 +30,12 @@ pub struct TenantSettings {
     /// Trace log: checkpoint cadence, masking, anchoring.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<TraceSettings>,
+    /// When a pack that keeps failing (deadline, memory, trap) is
+    /// quarantined for this tenant, and for how long (defaults: 5 failures
+    /// in 10 s, 30 s doubling up to 10 min).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub quarantine: Option<crate::BreakerConfig>,
     /// Approval routing: routes, escalation chains, SLAs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
@@ -55,6 +61,30 @@ impl TenantSettings {
             t.validate()
                 .map_err(|m| ApiError::new(Kind::Unprocessable, m))?;
         }
+        if let Some(q) = &self.quarantine {
+            q.validate().map_err(|m| {
+                ApiError::new(Kind::Unprocessable, format!("`settings.quarantine`: {m}"))
+                    .with(serde_json::json!({"field": "settings.quarantine"}))
+            })?;
+        }
+        // Documented as objects: anything else would be stored and then
+        // break the tenant's own responses.
+        for (name, v) in [
+            ("approval_routing", &self.approval_routing),
+            ("budgets", &self.budgets),
+            ("rate_limits", &self.rate_limits),
+            ("grants", &self.grants),
+        ] {
+            if let Some(v) = v
+                && !v.is_object()
+            {
+                return Err(ApiError::new(
+                    Kind::Unprocessable,
+                    format!("`settings.{name}` must be a JSON object"),
+                )
+                .with(serde_json::json!({ "field": format!("settings.{name}") })));
+            }
+        }
         Ok(())
     }
 
@@ -62,6 +92,11 @@ impl TenantSettings {
     pub fn stored(row: &TenantRow) -> Result<TenantSettings, ApiError> {
         serde_json::from_str(&row.settings)
             .map_err(|e| ApiError::internal(format!("stored settings are corrupt: {e}")))
+    }
+
+    /// The quarantine thresholds, defaults where unset.
+    pub fn quarantine_or_default(&self) -> crate::BreakerConfig {
+        self.quarantine.unwrap_or_default()
     }
 
     /// The trace settings, defaults where unset.
@@ -143,6 +178,27 @@ pub fn valid_tenant_id(id: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
 }
 
+/// Longest display name, in bytes.
+pub const MAX_DISPLAY_NAME_BYTES: usize = 256;
+
+/// A display name: 1 to 256 bytes, no control characters (NUL included).
+fn check_display_name(name: &str) -> Result<(), ApiError> {
+    let problem = if name.is_empty() || name.len() > MAX_DISPLAY_NAME_BYTES {
+        Some(format!("must be 1 to {MAX_DISPLAY_NAME_BYTES} bytes long"))
+    } else if name.chars().any(char::is_control) {
+        Some("must not contain control characters (NUL, line breaks)".to_owned())
+    } else {
+        None
+    };
+    match problem {
+        Some(p) => Err(
+            ApiError::new(Kind::Unprocessable, format!("`display_name` {p}"))
+                .with(serde_json::json!({"field": "display_name"})),
+        ),
+        None => Ok(()),
+    }
+}
+
 /// Creates a tenant with a fresh Ed25519 key pair and an empty composition.
 #[utoipa::path(post, path = "/v1/tenants", tag = "tenants", request_body = CreateTenant,
     responses((status = 201, body = TenantView), (status = 409, body = crate::server::problem::Problem)),
@@ -194,6 +250,9 @@ pub fn new_tenant_row(
             ),
         ));
     }
+    if let Some(name) = display_name {
+        check_display_name(name)?;
+    }
     settings.validate()?;
     let key = keys::generate_signing_key().map_err(ApiError::internal)?;
     let secret = st
@@ -217,7 +276,7 @@ pub fn new_tenant_row(
 }
 
 /// Lists tenants (fleet admins).
-#[utoipa::path(get, path = "/v1/tenants", tag = "tenants", params(PageParams),
+#[utoipa::path(get, path = "/v1/tenants", tag = "tenants", operation_id = "list_tenants", params(PageParams),
     responses((status = 200, body = Paged<TenantView>)), security(("bearer" = [])))]
 pub async fn list(
     State(st): State<AppState>,
@@ -236,7 +295,7 @@ pub async fn list(
 }
 
 /// Reads a tenant (its own token with any role, or a fleet admin).
-#[utoipa::path(get, path = "/v1/tenants/{tenant}", tag = "tenants",
+#[utoipa::path(get, path = "/v1/tenants/{tenant}", tag = "tenants", operation_id = "get_tenant",
     params(("tenant" = String, Path, description = "Tenant id")),
     responses((status = 200, body = TenantView), (status = 404, body = crate::server::problem::Problem)),
     security(("bearer" = [])))]
@@ -265,6 +324,9 @@ pub async fn update(
     ApiJson(body): ApiJson<UpdateTenant>,
 ) -> Result<Json<TenantView>, ApiError> {
     caller.fleet_admin()?;
+    if let Some(name) = &body.display_name {
+        check_display_name(name)?;
+    }
     if let Some(s) = &body.settings {
         s.validate()?;
     }
@@ -331,5 +393,31 @@ pub async fn public_key(
         algorithm: "Ed25519".to_owned(),
         public_key: B64.encode(arr),
         pem: keys::verifying_key_pem(&vk).map_err(ApiError::internal)?,
+    }))
+}
+
+/// The tenant's packs under quarantine, or with failures counted toward it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct QuarantineView {
+    /// One per pack version whose breaker is open, probing, or counting failures.
+    #[schema(value_type = Vec<Object>)]
+    pub items: Vec<crate::BreakerStatus>,
+}
+
+/// The tenant's circuit breakers that are not plainly closed: which pack
+/// versions are quarantined (no code runs; decisions fail closed) and
+/// until when, and which are counting failures.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/quarantine", tag = "tenants",
+    params(("tenant" = String, Path, description = "Tenant id")),
+    responses((status = 200, body = QuarantineView)), security(("bearer" = [])))]
+pub async fn quarantine(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(tenant): Path<String>,
+) -> Result<Json<QuarantineView>, ApiError> {
+    caller.tenant(&tenant, &[Role::Operator, Role::Auditor, Role::Runtime])?;
+    st.tenant_row(&tenant).await?;
+    Ok(Json(QuarantineView {
+        items: st.breakers().status(&tenant),
     }))
 }

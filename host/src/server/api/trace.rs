@@ -1,11 +1,13 @@
 //! The trace log over HTTP: signed checkpoints (latest, on demand),
 //! verification of the stored chain, and pruning under retention.
 
+use crate::server::api::tenants::TenantSettings;
 use crate::server::auth::Role;
 use crate::server::extract::Caller;
 use crate::server::problem::{ApiError, Problem};
 use crate::server::state::AppState;
-use crate::server::{checkpointer, pruner};
+use crate::server::trace_settings::Anchor;
+use crate::server::{anchors, checkpointer, pruner};
 use crate::trace::{Report, SignedCheckpoint};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -48,9 +50,10 @@ pub async fn make_checkpoint(
     checkpointer::checkpoint_now(&st, &tenant).await.map(Json)
 }
 
-/// Verifies the tenant's stored chain end to end, against its head row and
-/// its latest signed checkpoint; the report names the first bad sequence
-/// number, and what retention pruned.
+/// Verifies the tenant's stored chain end to end, against its head row,
+/// every signed checkpoint stored for it and every checkpoint in its file
+/// anchors; the report names the first bad sequence number, and what
+/// retention pruned.
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/trace/verify", tag = "trace",
     params(("tenant" = String, Path, description = "Tenant id")),
     responses((status = 200, body = Object, description = "`{events, last_seq, head, fault, pruned}`")),
@@ -64,15 +67,19 @@ pub async fn verify(
     let row = st.tenant_row(&tenant).await?;
     let key =
         crate::server::keys::tenant_verifying_key(&row.public_key).map_err(ApiError::internal)?;
-    let cp: Vec<_> = st
-        .store()
-        .trace_checkpoint_latest(&tenant)
-        .await?
-        .into_iter()
-        .collect();
+    let mut anchored = Vec::new();
+    for a in TenantSettings::stored(&row)?.trace_or_default().anchors {
+        if let Anchor::File { path } = a {
+            anchored.extend(
+                anchors::read_file(st.anchor_dir(), &path, &tenant)
+                    .await
+                    .map_err(ApiError::internal)?,
+            );
+        }
+    }
     Ok(Json(
         st.store()
-            .trace_verify_against(&tenant, cp.as_slice(), Some(&key))
+            .trace_verify_held(&tenant, &anchored, Some(&key))
             .await?,
     ))
 }

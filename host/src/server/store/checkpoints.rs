@@ -87,6 +87,25 @@ impl Store {
         rows.iter().map(|r| signed(r, tenant)).collect()
     }
 
+    /// Every stored checkpoint of the tenant, oldest first.
+    pub async fn trace_checkpoints_all(
+        &self,
+        tenant: &str,
+    ) -> Result<Vec<SignedCheckpoint>, StoreError> {
+        let mut all = Vec::new();
+        loop {
+            let after = all
+                .last()
+                .map_or(0, |c: &SignedCheckpoint| c.checkpoint.seq);
+            let page = self.trace_checkpoints(tenant, after, 1000).await?;
+            let done = page.len() < 1000;
+            all.extend(page);
+            if done {
+                return Ok(all);
+            }
+        }
+    }
+
     /// Every log whose head moved past its latest checkpoint.
     pub async fn trace_logs_behind(&self) -> Result<Vec<LogStatus>, StoreError> {
         // Each log's latest checkpoint by a seek on the (tenant, seq) key,

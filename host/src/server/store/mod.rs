@@ -5,6 +5,7 @@
 
 mod change;
 mod checkpoints;
+mod custody;
 mod packs;
 mod pg_append;
 mod retention;
@@ -79,6 +80,15 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// Whether the database refused what was sent (a value it cannot store,
+    /// a constraint), rather than being unreachable: retrying the same
+    /// statement cannot help, but sending its parts separately may.
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, StoreError::Database(sqlx::Error::Database(_)))
+    }
+}
+
 /// Which database is behind the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -95,6 +105,8 @@ pub struct Store {
     backend: Backend,
     /// PostgreSQL only: native connections for trace appends (array binds).
     append_pool: Option<sqlx::PgPool>,
+    /// Heads known to extend verified history ([`custody`]).
+    custody: std::sync::Arc<custody::Custody>,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -169,6 +181,7 @@ impl Store {
             pool,
             backend,
             append_pool,
+            custody: std::sync::Arc::default(),
         };
         store.migrate().await?;
         Ok(store)

@@ -4,8 +4,8 @@
 
 use super::{Backend, Store, StoreError, corrupt};
 use crate::trace::{
-    Chain, EventClass, Fault, Report, SignedCheckpoint, Tombstone, Verifier, canonical, genesis,
-    parse_hash, tombstone_line,
+    Chain, EventClass, Fault, Hash, Report, SignedCheckpoint, Tombstone, Verifier, canonical,
+    genesis, parse_hash, tombstone_line,
 };
 use ed25519_dalek::VerifyingKey;
 use serde_json::Value;
@@ -385,8 +385,12 @@ impl Store {
         events: &[NewEvent],
     ) -> Result<(Vec<Appended>, Chain), StoreError> {
         let mut chain = self.lock_head(tx, tenant).await?;
+        let before = chain.clone();
         let appended = write_events(tx, tenant, &mut chain, events, self.backend).await?;
         save_head(tx, tenant, &chain).await?;
+        // Before the caller commits: should the commit fail, custody holds
+        // a head nobody wrote, which costs a verification, nothing more.
+        self.custody.extended(tenant, &before, &chain);
         Ok((appended, chain))
     }
 
@@ -413,7 +417,11 @@ impl Store {
         if let Some(pool) = &self.append_pool
             && !rows.is_empty()
         {
-            return super::pg_append::append_after(pool, tenant, &moved, events, rows).await;
+            let done = super::pg_append::append_after(pool, tenant, &moved, events, rows).await?;
+            if done {
+                self.custody.extended(tenant, before, after);
+            }
+            return Ok(done);
         }
         // Otherwise (SQLite) the move and the inserts share a transaction.
         let (after_seq, after_head) = &moved.to;
@@ -432,6 +440,7 @@ impl Store {
         }
         insert_chained(&mut tx, tenant, events, rows, self.backend).await?;
         tx.commit().await?;
+        self.custody.extended(tenant, before, after);
         Ok(true)
     }
 
@@ -537,8 +546,80 @@ impl Store {
         self.trace_verify_against(tenant, &[], None).await
     }
 
+    /// Verifies the stretch of the tenant's chain after `from` (a sequence
+    /// number and the head hash there, e.g. a signed checkpoint) up to
+    /// `to_seq`: every link from the row after `from` on, and that the
+    /// chain reaches `to_seq` with head `to_head`. The stretch's own
+    /// pruning accounting is not checked (that needs the whole log); what
+    /// it proves is that `to_head` extends `from` through stored events.
+    pub async fn trace_verify_stretch(
+        &self,
+        tenant: &str,
+        from: (u64, Hash),
+        to_seq: u64,
+        to_head: &str,
+    ) -> Result<Result<(), Fault>, StoreError> {
+        let mut v = Verifier::resume(tenant, from.0, from.1);
+        let mut after = from.0;
+        while after < to_seq {
+            let limit = i64::try_from(to_seq - after).unwrap_or(PAGE).min(PAGE);
+            let rows = self.trace_rows(tenant, after, limit).await?;
+            if rows.is_empty() {
+                break;
+            }
+            for r in &rows {
+                let pushed = if r.pruned {
+                    v.push_tombstone(&r.prev, &r.hash, &r.tombstone(tenant))
+                } else {
+                    v.push_event(&r.prev, &r.hash, &r.event)
+                };
+                if let Err(f) = pushed {
+                    return Ok(Err(f));
+                }
+                after = r.seq;
+            }
+        }
+        let report = v.finish(None);
+        Ok(if report.last_seq < to_seq {
+            Err(Fault::Truncated {
+                seq: to_seq,
+                last: report.last_seq,
+            })
+        } else if report.head != to_head {
+            Err(Fault::HeadMismatch { seq: to_seq })
+        } else {
+            Ok(())
+        })
+    }
+
+    /// [`Store::trace_verify_against`] holding the log to every checkpoint
+    /// stored for it as well as to `held` (an anchor file's, say), all
+    /// signed by `key`, or by the tenant's stored public key when `key` is
+    /// `None`. This is what online verification (API and CLI) runs.
+    pub async fn trace_verify_held(
+        &self,
+        tenant: &str,
+        held: &[SignedCheckpoint],
+        key: Option<&VerifyingKey>,
+    ) -> Result<Report, StoreError> {
+        let mut all = self.trace_checkpoints_all(tenant).await?;
+        all.extend_from_slice(held);
+        let stored_key = match key {
+            Some(_) => None,
+            None => match self.tenant(tenant).await? {
+                Some(row) => Some(
+                    crate::server::keys::tenant_verifying_key(&row.public_key)
+                        .map_err(|e| corrupt("tenant public key", e))?,
+                ),
+                None => None,
+            },
+        };
+        self.trace_verify_against(tenant, &all, key.or(stored_key.as_ref()))
+            .await
+    }
+
     /// [`Store::trace_verify`], also holding the log to signed checkpoints
-    /// (the latest stored one, or an anchor file's), all signed by `key`.
+    /// (stored ones, or an anchor file's), all signed by `key`.
     pub async fn trace_verify_against(
         &self,
         tenant: &str,

@@ -1,0 +1,167 @@
+//! The edge check every routed request passes before its handler: each
+//! path segment and query parameter, percent-decoded, must be UTF-8, free
+//! of NUL characters and within its length bound. A request that is not
+//! gets a 400 problem naming the parameter, and never reaches a handler,
+//! the store or the database (PostgreSQL cannot even bind a NUL).
+
+use super::problem::{ApiError, Kind};
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// Longest path segment (a tenant id, pack name, version, id), in bytes.
+pub const MAX_SEGMENT_BYTES: usize = 256;
+/// Longest query parameter value (a filter, a cursor), in bytes.
+pub const MAX_QUERY_VALUE_BYTES: usize = 1024;
+
+/// Middleware: refuses a request whose path or query is malformed.
+pub async fn check_uri(req: Request, next: Next) -> Response {
+    let template = req.extensions().get::<MatchedPath>().map(|m| m.as_str());
+    match check(req.uri(), template) {
+        Ok(()) => next.run(req).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Checks a URI's path segments (named after the route's template, e.g.
+/// `tenant` for `{tenant}`) and query parameters.
+pub fn check(uri: &axum::http::Uri, template: Option<&str>) -> Result<(), ApiError> {
+    let names: Vec<&str> = template.map_or_else(Vec::new, |t| t.split('/').collect());
+    for (i, segment) in uri.path().split('/').enumerate() {
+        let name = match names.get(i) {
+            Some(n) if n.starts_with('{') => n.trim_matches(|c| c == '{' || c == '}' || c == '*'),
+            _ => "path",
+        };
+        text(name, &decode(segment, false), MAX_SEGMENT_BYTES)?;
+    }
+    for pair in uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let key = decode(k, true);
+        let name = match std::str::from_utf8(&key) {
+            Ok(k) if !k.contains('\0') && k.len() <= 64 => k.to_owned(),
+            _ => {
+                return Err(bad(
+                    "query",
+                    "a query parameter's name is malformed".to_owned(),
+                ));
+            }
+        };
+        text(&name, &decode(v, true), MAX_QUERY_VALUE_BYTES)?;
+    }
+    Ok(())
+}
+
+fn bad(name: &str, detail: String) -> ApiError {
+    ApiError::new(Kind::InvalidParameter, detail).with(json!({ "parameter": name }))
+}
+
+fn text(name: &str, bytes: &[u8], max: usize) -> Result<(), ApiError> {
+    let s = std::str::from_utf8(bytes)
+        .map_err(|_| bad(name, format!("parameter `{name}` is not valid UTF-8")))?;
+    if s.contains('\0') {
+        return Err(bad(
+            name,
+            format!("parameter `{name}` contains a NUL character"),
+        ));
+    }
+    if s.len() > max {
+        return Err(bad(
+            name,
+            format!(
+                "parameter `{name}` is {} bytes long; at most {max} are allowed",
+                s.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Percent-decodes (and, in a query, turns `+` into a space). A `%` not
+/// followed by two hex digits stays as it is.
+fn decode(s: &str, query: bool) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' if query => out.push(b' '),
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    out
+}
+
+fn hex(c: u8) -> Option<u8> {
+    (c as char).to_digit(16).and_then(|d| u8::try_from(d).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn fails(uri: &str, template: &str) -> (String, String) {
+        let e = check(&uri.parse().unwrap(), Some(template)).unwrap_err();
+        assert_eq!(e.kind, Kind::InvalidParameter);
+        let name = e.extra.unwrap()["parameter"].as_str().unwrap().to_owned();
+        (name, e.detail)
+    }
+
+    #[test]
+    fn segments_and_queries_are_decoded_and_checked() {
+        let t = "/v1/tenants/{tenant}/trace/events";
+        assert!(
+            check(
+                &"/v1/tenants/a%20b/trace/events?agent=x+y&tool=%41"
+                    .parse()
+                    .unwrap(),
+                Some(t)
+            )
+            .is_ok()
+        );
+        assert_eq!(fails("/v1/tenants/a%00b/trace/events", t).0, "tenant");
+        let (name, detail) = fails("/v1/tenants/a%FFb/trace/events", t);
+        assert_eq!(name, "tenant");
+        assert!(detail.contains("UTF-8"), "{detail}");
+        assert_eq!(
+            fails("/v1/tenants/acme/trace/events?agent=%00", t).0,
+            "agent"
+        );
+        assert_eq!(fails("/v1/tenants/acme/trace/events?tool=%C3", t).0, "tool");
+        let long = "x".repeat(MAX_SEGMENT_BYTES + 1);
+        let (name, detail) = fails(&format!("/v1/tenants/{long}/trace/events"), t);
+        assert_eq!(name, "tenant");
+        assert!(detail.contains("at most 256"), "{detail}");
+        let long = "x".repeat(MAX_QUERY_VALUE_BYTES + 1);
+        assert_eq!(
+            fails(&format!("/v1/tenants/a/trace/events?cursor={long}"), t).0,
+            "cursor"
+        );
+        assert_eq!(fails("/v1/tenants/a/trace/events?a%00=1", t).0, "query");
+    }
+
+    #[test]
+    fn decoding_keeps_stray_percent_signs() {
+        assert_eq!(decode("100%", false), b"100%");
+        assert_eq!(decode("%4", false), b"%4");
+        assert_eq!(decode("%zz", false), b"%zz");
+        assert_eq!(decode("%41%62", false), b"Ab");
+        assert_eq!(decode("a+b", true), b"a b");
+        assert_eq!(decode("a+b", false), b"a+b");
+    }
+}
