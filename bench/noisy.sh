@@ -17,7 +17,7 @@ DURATION=${1:-20}
 QUIET=${2:-4}
 NOISY=${3:-16}
 QUARANTINE=${QUARANTINE:-null}
-WARDEN=target/release/warden
+WARDEN=${WARDEN:-target/release/warden}
 HOSTILE=target/wasm-build/out/hostile.wasm
 tmp=$(mktemp -d)
 trap 'kill "$PID" 2>/dev/null; rm -rf "$tmp"' EXIT

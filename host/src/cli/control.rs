@@ -76,6 +76,14 @@ pub(crate) struct ServeArgs {
     /// recently used are removed beyond it (and compiled again when needed).
     #[arg(long, env = "WARDEN_CACHE_MAX_MB", default_value_t = 1024)]
     cache_max_mb: u64,
+    /// Pack instances the engine can hold at once (running, being built,
+    /// and idle for reuse); idle ones are kept to half of it.
+    #[arg(long, env = "WARDEN_MAX_INSTANCES", default_value_t = 4000)]
+    max_instances: u32,
+    /// Threads that evaluate decisions (default: one per core); a tenant
+    /// may use all but one of them.
+    #[arg(long, env = "WARDEN_EVAL_THREADS")]
+    eval_threads: Option<usize>,
 }
 
 pub(crate) fn serve(args: ServeArgs, out: &mut dyn Write) -> Result<u8> {
@@ -103,7 +111,8 @@ pub(crate) fn serve(args: ServeArgs, out: &mut dyn Write) -> Result<u8> {
         refresh_interval: Duration::from_millis(args.refresh_ms.max(10)),
         cache_dir: None,
         cache_max_bytes: args.cache_max_mb.saturating_mul(1 << 20),
-        eval_pool: None,
+        eval_pool: args.eval_threads.map(crate::PoolConfig::for_threads),
+        max_instances: args.max_instances.max(8),
         tls: args.tls_cert.zip(args.tls_key),
         anchor_dir: args.anchor_dir,
         prune_interval: Duration::from_secs(args.prune_interval_s.max(1)),

@@ -163,6 +163,7 @@ fn forbidden() -> ApiError {
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// Items per page, 1..=500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<usize>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,

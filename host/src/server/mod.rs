@@ -2,6 +2,7 @@
 //! and decisions over a REST API with JWT auth, stored in SQLite (embedded
 //! default) or PostgreSQL.
 
+pub mod admission;
 pub mod anchors;
 pub mod api;
 pub mod appender;

@@ -66,7 +66,7 @@ pub struct CompositionDoc {
     pub max_uses: u32,
     /// The tenant's override layers, least specific first (after the fleet layer).
     #[serde(default)]
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<super::api::schemas::OverrideLayer>)]
     pub layers: Vec<Layer>,
 }
 

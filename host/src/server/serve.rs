@@ -47,6 +47,8 @@ pub struct ServeConfig {
     /// The evaluation pool's sizes; `None`: one thread per core, a tenant
     /// on all but one (see [`crate::PoolConfig`]).
     pub eval_pool: Option<crate::PoolConfig>,
+    /// Pack instances the engine holds at once (see [`EngineConfig::max_instances`]).
+    pub max_instances: u32,
     /// Serve HTTPS with this certificate chain and private key (PEM files).
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Where file anchors are written; default `<data-dir>/anchors`.
@@ -72,6 +74,7 @@ impl Default for ServeConfig {
             cache_dir: None,
             cache_max_bytes: EngineConfig::default().cache_max_bytes,
             eval_pool: None,
+            max_instances: 4000,
             tls: None,
             anchor_dir: None,
             prune_interval: super::pruner::INTERVAL,
@@ -198,7 +201,7 @@ impl Server {
             ),
             cache_max_bytes: config.cache_max_bytes,
             pool: config.eval_pool.clone().unwrap_or_default(),
-            max_instances: 4000,
+            max_instances: config.max_instances,
             ..EngineConfig::default()
         })?;
         let master_key = match &config.master_key {

@@ -36,6 +36,61 @@ pub struct TenantRuntime {
     /// Why the current configuration could not be built, when this runtime
     /// is the last good one kept in its place.
     pub degraded: Option<String>,
+    /// Whether its decisions may be evaluated in place ([`Pace`]).
+    pub pace: Pace,
+}
+
+/// How fast a tenant's packs have been, deciding where its decisions are
+/// evaluated. Evaluating on the pool costs two thread wake-ups per decision,
+/// more than three fast packs take; so a tenant whose evaluations all took
+/// under [`Pace::FAST`] is evaluated in place on the async runtime, one
+/// decision at a time (a second concurrent one goes to the pool). One
+/// evaluation slower than that (a pack near its deadline, a loop) sends the
+/// tenant to the pool for [`Pace::PENALTY`]; then one decision tries again.
+/// At most one runtime thread is ever held by one tenant's evaluation, and
+/// only until its first slow decision.
+#[derive(Debug, Default)]
+pub struct Pace {
+    slow_until_ms: std::sync::atomic::AtomicI64,
+    inline: std::sync::atomic::AtomicBool,
+}
+
+/// While a decision is evaluated in place.
+#[derive(Debug)]
+pub struct Inline<'a>(&'a Pace);
+
+impl Drop for Inline<'_> {
+    fn drop(&mut self) {
+        self.0.inline.store(false, Ordering::Release);
+    }
+}
+
+impl Pace {
+    /// Evaluations at least this long send the tenant to the pool.
+    pub const FAST: std::time::Duration = std::time::Duration::from_millis(2);
+    /// For this long.
+    pub const PENALTY: std::time::Duration = std::time::Duration::from_secs(10);
+
+    /// A turn to evaluate in place, if the tenant is fast and no other
+    /// decision of it is being evaluated in place.
+    pub fn inline(&self) -> Option<Inline<'_>> {
+        if super::store::now_ms() < self.slow_until_ms.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.inline
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .ok()
+            .map(|_| Inline(self))
+    }
+
+    /// Records how long one evaluation took.
+    pub fn took(&self, d: std::time::Duration) {
+        if d >= Self::FAST {
+            let until = super::store::now_ms()
+                .saturating_add(i64::try_from(Self::PENALTY.as_millis()).unwrap_or(i64::MAX));
+            self.slow_until_ms.store(until, Ordering::Relaxed);
+        }
+    }
 }
 
 /// A composition document resolved and built.
@@ -79,6 +134,7 @@ struct Inner {
     appender: super::appender::Appender,
     alarms: super::integrity::Alarms,
     breakers: crate::Breakers,
+    admission: super::admission::Admission,
 }
 
 /// Shadow differences being written at once, at most.
@@ -106,8 +162,14 @@ impl AppState {
             appender: super::appender::Appender::start(config.store.clone()),
             alarms: super::integrity::Alarms::default(),
             breakers: super::quarantine::registry(config.store.clone()),
+            admission: super::admission::Admission::default(),
             config,
         })))
+    }
+
+    /// Fair admission of decisions across tenants ([`super::admission`]).
+    pub fn admission(&self) -> &super::admission::Admission {
+        &self.0.admission
     }
 
     /// Every tenant's circuit breakers (see [`super::quarantine`]).
@@ -271,6 +333,7 @@ impl AppState {
             config: config.into(),
             masker: Masker::new(settings.trace_or_default().masking, &secret),
             degraded: None,
+            pace: Pace::default(),
         });
         if let Ok(mut m) = self.0.runtimes.write() {
             m.insert(tenant.to_owned(), Arc::clone(&rt));
@@ -313,6 +376,7 @@ impl AppState {
             config: Arc::clone(&last.config),
             masker: last.masker.clone(),
             degraded: Some(e.detail.clone()),
+            pace: Pace::default(),
         });
         if let Ok(mut m) = self.0.runtimes.write() {
             m.insert(tenant.to_owned(), Arc::clone(&rt));

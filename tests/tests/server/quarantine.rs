@@ -191,15 +191,17 @@ both!(quarantine_settings_are_validated, |app: App| async move {
 /// `Retry-After` at once, and the other tenants are served.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_tenant_over_its_share_is_told_to_retry() {
-    let app = App::with(Backend::Sqlite, |c| {
-        c.eval_pool = Some(warden_host::PoolConfig {
-            threads: 2,
-            lane_running: 1,
-            lane_queue: 2,
-            total_queue: 100,
-        });
-    })
-    .await;
+    let app = std::sync::Arc::new(
+        App::with(Backend::Sqlite, |c| {
+            c.eval_pool = Some(warden_host::PoolConfig {
+                threads: 2,
+                lane_running: 1,
+                lane_queue: 2,
+                total_queue: 100,
+            });
+        })
+        .await,
+    );
     noisy(&app).await;
     // Never quarantined here: this is about the queue.
     let r = app
@@ -214,26 +216,52 @@ async fn a_tenant_over_its_share_is_told_to_retry() {
         .await;
     let rt = app.token("noisy", &[Role::Runtime]);
     let quiet = app.token("quiet", &[Role::Runtime]);
-    // 8 looping calls at once: one runs, two wait, the rest are refused.
-    let bodies: Vec<Value> = (0..8).map(|i| call("loop", &format!("f{i}"))).collect();
-    let flood = futures::future::join_all(
-        bodies
-            .iter()
-            .map(|b| app.post("/v1/tenants/noisy/evaluate", &rt, b)),
-    );
-    let quiet_calls = async {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        let started = Instant::now();
-        let r = app
-            .post(
-                "/v1/tenants/quiet/evaluate",
-                &quiet,
-                &payment("quiet", "p", 100),
-            )
-            .await;
-        (r, started.elapsed())
-    };
-    let (flooded, (quiet_r, quiet_took)) = tokio::join!(flood, quiet_calls);
+    // One decision each way first: quiet's runtime is built, noisy's
+    // packs are known to be slow (its decisions go to the pool).
+    let r = app
+        .post(
+            "/v1/tenants/quiet/evaluate",
+            &quiet,
+            &payment("quiet", "w", 100),
+        )
+        .await;
+    assert_eq!(r.json["verdict"], "allow", "{:?}", r.json);
+    let r = app
+        .post("/v1/tenants/noisy/evaluate", &rt, &call("loop", "first"))
+        .await;
+    assert_eq!(r.json["verdict"], "deny", "{:?}", r.json);
+    // Quiet idle long enough not to count as active: admission lets noisy
+    // send everything, and its queue on the pool is what refuses.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // 8 looping calls at once, each from its own task: one runs, two
+    // wait, the rest are refused.
+    let flood: Vec<_> = (0..8)
+        .map(|i| {
+            let (app, rt) = (app.clone(), rt.clone());
+            tokio::spawn(async move {
+                app.post(
+                    "/v1/tenants/noisy/evaluate",
+                    &rt,
+                    &call("loop", &format!("f{i}")),
+                )
+                .await
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let started = Instant::now();
+    let quiet_r = app
+        .post(
+            "/v1/tenants/quiet/evaluate",
+            &quiet,
+            &payment("quiet", "p", 100),
+        )
+        .await;
+    let quiet_took = started.elapsed();
+    let mut flooded = Vec::new();
+    for f in flood {
+        flooded.push(f.await.unwrap());
+    }
     assert_eq!(quiet_r.json["verdict"], "allow", "{:?}", quiet_r.json);
     assert!(quiet_took < Duration::from_millis(100), "{quiet_took:?}");
     let refused: Vec<_> = flooded

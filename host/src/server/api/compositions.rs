@@ -133,7 +133,7 @@ pub struct VersionedLayer {
     /// On `PUT`: the version the edit is based on. In responses: the stored version.
     pub version: i64,
     /// The layer (its name is always `fleet`).
-    #[schema(value_type = Object)]
+    #[schema(value_type = super::schemas::OverrideLayer)]
     pub layer: Layer,
 }
 

@@ -2,10 +2,12 @@
 //! from the same route list, so they cannot drift.
 
 pub mod compositions;
+mod document;
 pub mod evaluate;
 pub mod packs;
 pub mod replay;
 pub mod rollouts;
+pub(crate) mod schemas;
 pub mod tenants;
 pub mod trace;
 pub mod trace_query;
@@ -139,7 +141,17 @@ fn api() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI 3 document of the API.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api().split_for_parts().1
+    complete(api().split_for_parts().1)
+}
+
+/// The route annotations' document with what they cannot say once for
+/// all (every problem response: [`document`]).
+fn complete(doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    let Ok(mut v) = serde_json::to_value(&doc) else {
+        return doc;
+    };
+    document::add_problems(&mut v);
+    serde_json::from_value(v).unwrap_or(doc)
 }
 
 async fn not_found() -> ApiError {
@@ -156,7 +168,7 @@ async fn method_not_allowed() -> ApiError {
 /// The API's router, ready to serve.
 pub fn router(state: AppState) -> Router {
     let (router, doc) = api().split_for_parts();
-    let doc = std::sync::Arc::new(doc);
+    let doc = std::sync::Arc::new(complete(doc));
     router
         .route_layer(axum::middleware::from_fn(crate::server::edge::check_uri))
         .route(

@@ -107,6 +107,7 @@ pub struct WhatIfBody {
     /// Last sequence number (default: the end of the log).
     pub to_seq: Option<u64>,
     /// Most decisions, 1 to 10000 (default 1000); the oldest of the range first.
+    #[schema(minimum = 1, maximum = 10000)]
     pub limit: Option<usize>,
     /// The candidate.
     pub candidate: CandidateBody,

@@ -24,11 +24,11 @@ pub struct StartRollout {
     /// The version to move to; the rollout starts from the current version.
     pub to: String,
     /// First stage, e.g. `{"kind": "canary", "tenants": ["acme"]}`.
-    #[schema(value_type = Object)]
+    #[schema(value_type = super::schemas::RolloutStage)]
     pub stage: Stage,
     /// `enforce` (default) or `shadow`.
     #[serde(default = "enforce")]
-    #[schema(value_type = String)]
+    #[schema(value_type = super::schemas::RolloutMode)]
     pub mode: Mode,
     /// What to do with tenants the stage reaches that cannot build their
     /// composition with the new version: `hold` them on the old version
@@ -57,7 +57,7 @@ fn enforce() -> Mode {
 #[serde(deny_unknown_fields)]
 pub struct Advance {
     /// The next stage.
-    #[schema(value_type = Object)]
+    #[schema(value_type = super::schemas::RolloutStage)]
     pub stage: Stage,
     /// `hold` (default) or `refuse`: see `POST /v1/rollouts`.
     #[serde(default)]
@@ -69,7 +69,7 @@ pub struct Advance {
 #[serde(deny_unknown_fields)]
 pub struct SetMode {
     /// `enforce` or `shadow`.
-    #[schema(value_type = String)]
+    #[schema(value_type = super::schemas::RolloutMode)]
     pub mode: Mode,
     /// `hold` (default) or `refuse`: see `POST /v1/rollouts`.
     #[serde(default)]

@@ -107,6 +107,11 @@ pub struct Store {
     append_pool: Option<sqlx::PgPool>,
     /// Heads known to extend verified history ([`custody`]).
     custody: std::sync::Arc<custody::Custody>,
+    /// SQLite only: trace appends take turns in the process (FIFO) instead
+    /// of contending for the database's write lock, whose busy handler
+    /// sleeps up to 100 ms at a time: with several tenants appending at
+    /// once, that made every tenant wait behind the busiest one's retries.
+    write_gate: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -182,6 +187,7 @@ impl Store {
             backend,
             append_pool,
             custody: std::sync::Arc::default(),
+            write_gate: (backend == Backend::Sqlite).then(std::sync::Arc::default),
         };
         store.migrate().await?;
         Ok(store)
@@ -197,6 +203,15 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// On SQLite, this process's turn to write the trace log (see
+    /// `write_gate`); nothing on PostgreSQL, whose row locks queue fairly.
+    pub(crate) async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.write_gate {
+            Some(g) => Some(g.lock().await),
+            None => None,
+        }
     }
 
     /// The backend in use.

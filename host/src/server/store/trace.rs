@@ -369,6 +369,7 @@ impl Store {
         tenant: &str,
         events: &[NewEvent],
     ) -> Result<(Vec<Appended>, Chain), StoreError> {
+        let _turn = self.write_turn().await;
         let mut tx = self.pool.begin().await?;
         let done = self.append_in(&mut tx, tenant, events).await?;
         tx.commit().await?;
@@ -432,6 +433,7 @@ impl Store {
             .bind(tenant)
             .bind(before_seq)
             .bind(before_head.as_str());
+        let _turn = self.write_turn().await;
         let mut tx = self.pool.begin().await?;
         let moved = move_head.execute(&mut *tx).await?.rows_affected();
         if moved != 1 {
