@@ -55,6 +55,7 @@ pub fn add_problems(doc: &mut Value) {
             let Some(op) = op.as_object_mut() else {
                 continue;
             };
+            bound_parameters(op);
             let secured = op
                 .get("security")
                 .is_some_and(|s| s.as_array().is_some_and(|a| !a.is_empty()));
@@ -98,6 +99,37 @@ pub fn add_problems(doc: &mut Value) {
                     .entry(status.to_owned())
                     .or_insert_with(|| problem(description));
             }
+        }
+    }
+}
+
+/// String parameters carry the bounds the edge enforces (no NUL, at most
+/// 256 bytes in a path segment and 1024 in a query value), so a value the
+/// document calls valid passes the edge.
+fn bound_parameters(op: &mut serde_json::Map<String, Value>) {
+    let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) else {
+        return;
+    };
+    for p in params {
+        let max = match p.get("in").and_then(Value::as_str) {
+            Some("path") => crate::server::edge::MAX_SEGMENT_BYTES,
+            Some("query") => crate::server::edge::MAX_QUERY_VALUE_BYTES,
+            _ => continue,
+        };
+        let Some(schema) = p.get_mut("schema").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        let is_string = match schema.get("type") {
+            Some(Value::String(t)) => t == "string",
+            Some(Value::Array(ts)) => ts.iter().any(|t| t == "string"),
+            _ => false,
+        };
+        if is_string && !schema.contains_key("enum") {
+            schema
+                .entry("pattern")
+                .or_insert_with(|| json!("^[^\\u0000]*$"));
+            // A byte bound, stated in characters: conservative for UTF-8.
+            schema.entry("maxLength").or_insert_with(|| json!(max / 4));
         }
     }
 }
