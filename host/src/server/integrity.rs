@@ -108,10 +108,6 @@ async fn check(
     head: &str,
 ) -> Result<(), Unverified> {
     let target = parse_hash(head).map_err(|e| Unverified::Store(corrupt_head(log, e)))?;
-    let custody = store.trace_custody(log);
-    if custody == Some((seq, target)) {
-        return Ok(());
-    }
     let signed: (u64, Hash) = match latest {
         Some(cp) => {
             let c = &cp.checkpoint;
@@ -126,20 +122,20 @@ async fn check(
         }
         None => (0, genesis(log)),
     };
-    // From the furthest verified point: a head in custody past the
-    // checkpoint (the stretch checks that the next row links to it).
-    let from = match custody {
-        Some(c) if c.0 >= signed.0 && c.0 < seq => c,
-        _ => signed,
-    };
-    store
-        .trace_verify_stretch(log, from, seq, head)
-        .await?
-        .map_err(|fault| Unverified::Chain {
-            log: log.to_owned(),
-            from: from.0,
-            fault,
-        })?;
+    // From the furthest verified point: the head in custody past the
+    // checkpoint, then along this process's own appends; only what lies
+    // beyond is read (the stretch checks that its first row links there).
+    let from = store.trace_custody_from(log, signed, seq);
+    if from != (seq, target) {
+        store
+            .trace_verify_stretch(log, from, seq, head)
+            .await?
+            .map_err(|fault| Unverified::Chain {
+                log: log.to_owned(),
+                from: from.0,
+                fault,
+            })?;
+    }
     store.trace_take_custody(log, (seq, target));
     Ok(())
 }

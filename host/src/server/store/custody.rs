@@ -1,53 +1,92 @@
 //! Chain of custody: for each log, the head this process knows to extend
-//! verified history. It moves when this process verifies a stretch of the
-//! log (before signing a checkpoint), and with every append this process
-//! chains onto that very head (it hashed those events itself). A head that
-//! someone else wrote (another server, or a hand on the database) is not
-//! in custody until a verification reads the stretch up to it, so signing
-//! a head in custody needs no reads, and signing any other verifies first.
-//! Memory: one sequence number and hash per log.
+//! verified history, and the links this process wrote itself (each append
+//! it chained: the head before, the head after). A link was hashed by this
+//! process over events it chose, so from a verified head, following this
+//! process's own links reaches further verified heads without reading the
+//! database; only a stretch someone else wrote (another server, a hand on
+//! the database) has to be read and verified. Memory: one head per log and
+//! the links since its last verification (bounded).
 
 use super::Store;
 use crate::trace::{Chain, Hash};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-/// Heads in custody, per log.
+/// A head: sequence number and hash.
+pub type Head = (u64, Hash);
+
+/// Links kept per log at most; beyond, the oldest knowledge is dropped
+/// (verification then reads that stretch).
+const MAX_LINKS: usize = 65_536;
+
 #[derive(Debug, Default)]
-pub(super) struct Custody(Mutex<HashMap<String, (u64, Hash)>>);
+struct Log {
+    verified: Option<Head>,
+    /// Head hash before an append of this process -> the head after it.
+    links: HashMap<Hash, Head>,
+}
+
+/// Custody of every log.
+#[derive(Debug, Default)]
+pub(super) struct Custody(Mutex<HashMap<String, Log>>);
 
 impl Custody {
-    fn get(&self, log: &str) -> Option<(u64, Hash)> {
-        self.0.lock().ok()?.get(log).copied()
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Log>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn set(&self, log: &str, head: (u64, Hash)) {
-        if let Ok(mut m) = self.0.lock() {
-            m.insert(log.to_owned(), head);
-        }
-    }
-
-    /// `before` was extended to `after` by this process: if `before` was
-    /// in custody, `after` is now.
+    /// This process appended events after `before`, reaching `after`.
     pub(super) fn extended(&self, log: &str, before: &Chain, after: &Chain) {
-        if let Ok(mut m) = self.0.lock()
-            && let Some(h) = m.get_mut(log)
-            && *h == (before.last_seq(), *before.head())
-        {
-            *h = (after.last_seq(), *after.head());
+        let mut m = self.lock();
+        let l = m.entry(log.to_owned()).or_default();
+        if l.links.len() >= MAX_LINKS {
+            l.links.clear();
         }
+        l.links
+            .insert(*before.head(), (after.last_seq(), *after.head()));
+    }
+
+    /// From `from`, as far as this process's own links reach (never past
+    /// sequence number `limit`).
+    fn follow(&self, log: &str, from: Head, limit: u64) -> Head {
+        let m = self.lock();
+        let Some(l) = m.get(log) else {
+            return from;
+        };
+        let mut at = from;
+        while let Some(next) = l.links.get(&at.1) {
+            if next.0 <= at.0 || next.0 > limit {
+                break;
+            }
+            at = *next;
+        }
+        at
     }
 }
 
 impl Store {
-    /// The head of `log` this process knows to extend verified history.
-    pub fn trace_custody(&self, log: &str) -> Option<(u64, Hash)> {
-        self.custody.get(log)
+    /// The furthest head of `log` known to extend verified history, given
+    /// a verified starting point `from` (a checkpoint): the head in custody
+    /// if it is at or past `from`, then as far as this process's own
+    /// appends lead, up to `limit`.
+    pub fn trace_custody_from(&self, log: &str, from: Head, limit: u64) -> Head {
+        let start = {
+            let m = self.custody.lock();
+            match m.get(log).and_then(|l| l.verified) {
+                Some(v) if v.0 >= from.0 && v.0 <= limit => v,
+                _ => from,
+            }
+        };
+        self.custody.follow(log, start, limit)
     }
 
-    /// Records that `log`'s history up to `head` was verified.
-    pub fn trace_take_custody(&self, log: &str, head: (u64, Hash)) {
-        self.custody.set(log, head);
+    /// Records that `log`'s history up to `head` was verified; forgets the
+    /// links it no longer needs.
+    pub fn trace_take_custody(&self, log: &str, head: Head) {
+        let mut m = self.custody.lock();
+        let l = m.entry(log.to_owned()).or_default();
+        l.verified = Some(head);
+        l.links.retain(|_, after| after.0 > head.0);
     }
 }
 
@@ -58,27 +97,33 @@ mod tests {
     use crate::trace::{EventClass, genesis};
 
     fn grow(c: &Chain) -> Chain {
+        grow_with(c, "ours")
+    }
+
+    fn grow_with(c: &Chain, who: &str) -> Chain {
         let mut next = c.clone();
-        next.append(1, EventClass::Admin, "x", serde_json::json!({}))
+        next.append(1, EventClass::Admin, "x", serde_json::json!({"by": who}))
             .unwrap();
         next
     }
 
     #[test]
-    fn custody_follows_only_extensions_of_a_head_in_custody() {
+    fn own_links_lead_from_a_verified_head_and_foreign_ones_do_not() {
         let custody = Custody::default();
         let a = Chain::new("t");
         let b = grow(&a);
-        // Nothing in custody: an append does not create it.
+        let c = grow(&b);
         custody.extended("t", &a, &b);
-        assert_eq!(custody.get("t"), None);
-        custody.set("t", (0, genesis("t")));
-        custody.extended("t", &a, &b);
-        assert_eq!(custody.get("t"), Some((b.last_seq(), *b.head())));
-        // An append onto some other head (written elsewhere) leaves it.
-        let elsewhere = grow(&grow(&a));
-        custody.extended("t", &elsewhere, &grow(&elsewhere));
-        assert_eq!(custody.get("t"), Some((b.last_seq(), *b.head())));
-        assert_eq!(custody.get("u"), None);
+        custody.extended("t", &b, &c);
+        let start = (0, genesis("t"));
+        assert_eq!(custody.follow("t", start, 100), (2, *c.head()));
+        // Not past the limit asked for.
+        assert_eq!(custody.follow("t", start, 1), (1, *b.head()));
+        // A head written elsewhere is not reached.
+        let elsewhere = grow_with(&grow_with(&a, "forger"), "forger");
+        let after = grow(&elsewhere);
+        custody.extended("t", &elsewhere, &after);
+        assert_eq!(custody.follow("t", start, 100), (2, *c.head()));
+        assert_eq!(custody.follow("u", start, 100), start);
     }
 }

@@ -389,8 +389,8 @@ impl Store {
         let before = chain.clone();
         let appended = write_events(tx, tenant, &mut chain, events, self.backend).await?;
         save_head(tx, tenant, &chain).await?;
-        // Before the caller commits: should the commit fail, custody holds
-        // a head nobody wrote, which costs a verification, nothing more.
+        // Before the caller commits: should the commit fail, the link leads
+        // to a head nobody stored, which verification then does not find.
         self.custody.extended(tenant, &before, &chain);
         Ok((appended, chain))
     }
