@@ -29,7 +29,7 @@ async fn decide(app: &App, n: usize, prefix: &str) {
 
 /// Rewrites the stored log from `from` on as a forger with database access
 /// would: different events, every link recomputed, the head row moved.
-async fn rewrite_from(app: &App, from: u64) {
+pub(crate) async fn rewrite_from(app: &App, from: u64) {
     let store = app.state.store();
     let (last, _) = store.trace_head("acme").await.unwrap().unwrap();
     let before = store.trace_rows("acme", from - 2, 1).await.unwrap();

@@ -69,6 +69,18 @@ async fn check_stage(app: &App, rollout: &Value, reached: &[&str]) {
     }
 }
 
+/// The tenant's operator edits its composition document.
+async fn edit(app: &App, tenant: &str, change: impl FnOnce(&mut Value)) {
+    let op = app.token(tenant, &[Role::Operator]);
+    let path = format!("/v1/tenants/{tenant}/composition");
+    let cur = app.get(&path, &op).await;
+    let mut doc = cur.json["composition"].clone();
+    change(&mut doc);
+    let body = json!({"version": cur.json["version"], "composition": doc});
+    let r = app.put(&path, &op, &body).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
+}
+
 async fn start(app: &App, body: Value) -> Value {
     let r = app.post("/v1/rollouts", &app.admin(), &body).await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json);
@@ -136,18 +148,10 @@ both!(
             r.json
         );
         // t2 pins the old version: completing checks again, t5 alone is held.
-        let op = app.token("t2", &[Role::Operator]);
-        let cur = app.get("/v1/tenants/t2/composition", &op).await;
-        let mut doc = cur.json["composition"].clone();
-        doc["packs"][0]["version"] = json!("=1.0.0");
-        let r = app
-            .put(
-                "/v1/tenants/t2/composition",
-                &op,
-                &json!({"version": cur.json["version"], "composition": doc}),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
+        edit(&app, "t2", |doc| {
+            doc["packs"][0]["version"] = json!("=1.0.0")
+        })
+        .await;
         let r = app
             .post(&format!("/v1/rollouts/{id}/complete"), &admin, &json!({}))
             .await;
@@ -158,18 +162,7 @@ both!(
             r.json
         );
         // t5 drops its layer: the rollout completes, and everyone builds.
-        let op = app.token("t5", &[Role::Operator]);
-        let cur = app.get("/v1/tenants/t5/composition", &op).await;
-        let mut doc = cur.json["composition"].clone();
-        doc["layers"] = json!([]);
-        let r = app
-            .put(
-                "/v1/tenants/t5/composition",
-                &op,
-                &json!({"version": cur.json["version"], "composition": doc}),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
+        edit(&app, "t5", |doc| doc["layers"] = json!([])).await;
         let r = app
             .post(&format!("/v1/rollouts/{id}/complete"), &admin, &json!({}))
             .await;

@@ -565,49 +565,7 @@ both!(
         let head_seq = r.json["checkpoint"]["seq"].as_u64().unwrap();
         // Someone with database access truncates the last three events and
         // appends forgeries with correct hashes and a matching head row.
-        let store = app.state.store();
-        let keep = head_seq - 3;
-        sqlx::query("DELETE FROM trace_events WHERE tenant = 'acme' AND seq > $1")
-            .bind(keep as i64)
-            .execute(store.pool())
-            .await
-            .unwrap();
-        let last = store.trace_rows("acme", keep - 1, 1).await.unwrap();
-        let mut chain = warden_host::trace::Chain::resume(
-            "acme",
-            keep,
-            warden_host::trace::parse_hash(&last[0].hash).unwrap(),
-        );
-        for i in 0..3 {
-            let body = format!("{{\"forged\":{i},\"verdict\":\"allow\"}}");
-            let (seq, prev, hash, text) = chain
-                .append_canonical(
-                    1,
-                    warden_host::trace::EventClass::Financial,
-                    "decision",
-                    &body,
-                )
-                .unwrap();
-            sqlx::query(
-                "INSERT INTO trace_events (tenant, seq, at_ms, class, kind, event, prev, hash) \
-                 VALUES ('acme', $1, 1, 'financial', 'decision', $2, $3, $4)",
-            )
-            .bind(seq as i64)
-            .bind(text)
-            .bind(prev)
-            .bind(hash)
-            .execute(store.pool())
-            .await
-            .unwrap();
-        }
-        sqlx::query("UPDATE trace_heads SET seq = $1, head = $2 WHERE tenant = 'acme'")
-            .bind(chain.last_seq() as i64)
-            .bind(hex::encode(chain.head()))
-            .execute(store.pool())
-            .await
-            .unwrap();
-        // Internally consistent: the chain alone verifies.
-        assert!(store.trace_verify("acme").await.unwrap().ok());
+        crate::integrity::rewrite_from(&app, head_seq - 2).await;
         // Held to the signed checkpoint, it does not.
         let v = app.get("/v1/tenants/acme/trace/verify", &auditor).await;
         assert_eq!(v.json["fault"]["fault"], "head-mismatch", "{:?}", v.json);

@@ -548,23 +548,17 @@ impl Store {
         self.trace_verify_against(tenant, &[], None).await
     }
 
-    /// Verifies the stretch of the tenant's chain after `from` (a sequence
-    /// number and the head hash there, e.g. a signed checkpoint) up to
-    /// `to_seq`: every link from the row after `from` on, and that the
-    /// chain reaches `to_seq` with head `to_head`. The stretch's own
-    /// pruning accounting is not checked (that needs the whole log); what
-    /// it proves is that `to_head` extends `from` through stored events.
-    pub async fn trace_verify_stretch(
+    /// Feeds the stored rows after `after` up to `upto` to `v`, a page at
+    /// a time; the first fault, if any.
+    async fn push_stored(
         &self,
+        v: &mut Verifier,
         tenant: &str,
-        from: (u64, Hash),
-        to_seq: u64,
-        to_head: &str,
+        mut after: u64,
+        upto: u64,
     ) -> Result<Result<(), Fault>, StoreError> {
-        let mut v = Verifier::resume(tenant, from.0, from.1);
-        let mut after = from.0;
-        while after < to_seq {
-            let limit = i64::try_from(to_seq - after).unwrap_or(PAGE).min(PAGE);
+        while after < upto {
+            let limit = i64::try_from(upto - after).unwrap_or(PAGE).min(PAGE);
             let rows = self.trace_rows(tenant, after, limit).await?;
             if rows.is_empty() {
                 break;
@@ -580,6 +574,26 @@ impl Store {
                 }
                 after = r.seq;
             }
+        }
+        Ok(Ok(()))
+    }
+
+    /// Verifies the stretch of the tenant's chain after `from` (a sequence
+    /// number and the head hash there, e.g. a signed checkpoint) up to
+    /// `to_seq`: every link from the row after `from` on, and that the
+    /// chain reaches `to_seq` with head `to_head`. The stretch's own
+    /// pruning accounting is not checked (that needs the whole log); what
+    /// it proves is that `to_head` extends `from` through stored events.
+    pub async fn trace_verify_stretch(
+        &self,
+        tenant: &str,
+        from: (u64, Hash),
+        to_seq: u64,
+        to_head: &str,
+    ) -> Result<Result<(), Fault>, StoreError> {
+        let mut v = Verifier::resume(tenant, from.0, from.1);
+        if let Err(f) = self.push_stored(&mut v, tenant, from.0, to_seq).await? {
+            return Ok(Err(f));
         }
         let report = v.finish(None);
         Ok(if report.last_seq < to_seq {
@@ -632,23 +646,8 @@ impl Store {
         if let Err(f) = v.expect_all(checkpoints, key) {
             return Ok(v.finish(Some(f)));
         }
-        let mut after = 0;
-        loop {
-            let rows = self.trace_rows(tenant, after, PAGE).await?;
-            if rows.is_empty() {
-                break;
-            }
-            for r in &rows {
-                let pushed = if r.pruned {
-                    v.push_tombstone(&r.prev, &r.hash, &r.tombstone(tenant))
-                } else {
-                    v.push_event(&r.prev, &r.hash, &r.event)
-                };
-                if let Err(f) = pushed {
-                    return Ok(v.finish(Some(f)));
-                }
-                after = r.seq;
-            }
+        if let Err(f) = self.push_stored(&mut v, tenant, 0, u64::MAX).await? {
+            return Ok(v.finish(Some(f)));
         }
         let report = v.finish(None);
         Ok(match self.trace_head(tenant).await? {
