@@ -161,6 +161,28 @@ impl std::fmt::Debug for Breaker {
 }
 
 impl Breaker {
+    /// A closed breaker of `pack` (name, version, digest) for `tenant`.
+    fn new(
+        tenant: &str,
+        pack: (String, String, String),
+        config: BreakerConfig,
+        observer: Option<Observer>,
+    ) -> Breaker {
+        Breaker {
+            tenant: tenant.to_owned(),
+            pack,
+            config,
+            inner: Mutex::new(Inner {
+                state: BreakerState::Closed,
+                recent: VecDeque::new(),
+                last_failure: None,
+                open_until: None,
+                backoff: Duration::from_millis(config.backoff_ms),
+            }),
+            observer,
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -332,23 +354,17 @@ impl Breakers {
         {
             return Arc::clone(b);
         }
-        let b = Arc::new(Breaker {
-            tenant: tenant.to_owned(),
-            pack: (
-                pack.name().to_owned(),
-                pack.version().to_string(),
-                pack.digest().to_owned(),
-            ),
+        let identity = (
+            pack.name().to_owned(),
+            pack.version().to_string(),
+            pack.digest().to_owned(),
+        );
+        let b = Arc::new(Breaker::new(
+            tenant,
+            identity,
             config,
-            inner: Mutex::new(Inner {
-                state: BreakerState::Closed,
-                recent: VecDeque::new(),
-                last_failure: None,
-                open_until: None,
-                backoff: Duration::from_millis(config.backoff_ms),
-            }),
-            observer: self.observer.clone(),
-        });
+            self.observer.clone(),
+        ));
         map.insert(key, Arc::clone(&b));
         b
     }
@@ -365,12 +381,6 @@ impl Breakers {
         out.sort_by(|a, b| (&a.pack, &a.version).cmp(&(&b.pack, &b.version)));
         out
     }
-
-    /// Forgets the breakers of packs `tenant` no longer uses.
-    pub fn retain(&self, tenant: &str, digests: &[&str]) {
-        self.lock()
-            .retain(|(t, d), _| t != tenant || digests.contains(&d.as_str()));
-    }
 }
 
 #[cfg(test)]
@@ -379,19 +389,8 @@ mod tests {
     use super::*;
 
     fn breaker(config: BreakerConfig) -> Breaker {
-        Breaker {
-            tenant: "t".into(),
-            pack: ("p".into(), "1.0.0".into(), "sha256:00".into()),
-            config,
-            inner: Mutex::new(Inner {
-                state: BreakerState::Closed,
-                recent: VecDeque::new(),
-                last_failure: None,
-                open_until: None,
-                backoff: Duration::from_millis(config.backoff_ms),
-            }),
-            observer: None,
-        }
+        let pack = ("p".into(), "1.0.0".into(), "sha256:00".into());
+        Breaker::new("t", pack, config, None)
     }
 
     const CONFIG: BreakerConfig = BreakerConfig {

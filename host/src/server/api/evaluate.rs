@@ -99,6 +99,23 @@ struct Evaluated {
 /// batch takes turns with other tenants, big enough to amortize the hop.
 const CHUNK: usize = 16;
 
+/// Evaluates each request (and its shadow), and how long that took.
+fn evaluate_all(
+    rt: &TenantRuntime,
+    composition: &Composition,
+    reqs: &[Request],
+) -> (Vec<Evaluated>, std::time::Duration) {
+    let started = std::time::Instant::now();
+    let out = reqs
+        .iter()
+        .map(|req| Evaluated {
+            decision: composition.evaluate(req),
+            shadow: rt.shadow.as_ref().map(|(s, _)| s.evaluate(req)),
+        })
+        .collect();
+    (out, started.elapsed())
+}
+
 /// Evaluates `reqs` on the engine's evaluation pool in the tenant's lane
 /// (never on the async runtime's threads), a chunk per job. A chunk the
 /// pool refuses (the tenant's queue is full) gets that error in place of
@@ -110,20 +127,15 @@ async fn evaluate_on_pool(
     composition: &Arc<Composition>,
     reqs: &Arc<Vec<Request>>,
 ) -> Vec<Result<Evaluated, ApiError>> {
-    let evaluate = |req: &Request| Evaluated {
-        decision: composition.evaluate(req),
-        shadow: rt.shadow.as_ref().map(|(s, _)| s.evaluate(req)),
-    };
     // A tenant whose packs have been fast is evaluated in place, one
     // request at a time (the hop to the pool costs more than its packs);
-    // see `Pace`.
+    // see `Pace`. In place, the whole chunk holds the runtime's thread.
     if reqs.len() <= CHUNK
         && let Some(_inline) = rt.pace.inline()
     {
-        let started = std::time::Instant::now();
-        let out: Vec<_> = reqs.iter().map(|r| Ok(evaluate(r))).collect();
-        rt.pace.took(started.elapsed());
-        return out;
+        let (out, took) = evaluate_all(rt, composition, reqs);
+        rt.pace.took(took);
+        return out.into_iter().map(Ok).collect();
     }
     let pool = match st.engine().pool() {
         Ok(p) => p,
@@ -136,16 +148,8 @@ async fn evaluate_on_pool(
         jobs.push((
             end - start,
             pool.run(tenant, move || {
-                let started = std::time::Instant::now();
-                let out = reqs[start..end]
-                    .iter()
-                    .map(|req| Evaluated {
-                        decision: composition.evaluate(req),
-                        shadow: rt.shadow.as_ref().map(|(s, _)| s.evaluate(req)),
-                    })
-                    .collect::<Vec<_>>();
-                rt.pace
-                    .took(started.elapsed() / u32::try_from(end - start).unwrap_or(1));
+                let (out, took) = evaluate_all(&rt, &composition, &reqs[start..end]);
+                rt.pace.took(took / u32::try_from(end - start).unwrap_or(1));
                 out
             }),
         ));

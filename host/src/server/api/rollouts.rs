@@ -215,23 +215,33 @@ async fn load(st: &AppState, id: &str) -> Result<(String, Rollout), ApiError> {
     Ok((doc, r))
 }
 
+/// When a transition checks which tenants can build the new version.
+#[derive(Debug, Clone, Copy)]
+enum Cohort {
+    /// It does not change who is served what (pause, resume, rollback).
+    Unchecked,
+    /// After the step, for the stage it reaches (start, advance, mode).
+    After(OnIncompatible),
+    /// Before the step, holding (complete: who is held is found out
+    /// afresh, since a tenant may have fixed its layer or pinned a version).
+    Before,
+}
+
 /// Applies a transition and saves it (compare-and-swap on the document).
 async fn transition(
     st: &AppState,
     id: &str,
     action: &str,
     actor: &str,
-    check: Option<OnIncompatible>,
+    cohort: Cohort,
     f: impl FnOnce(&mut Rollout) -> Result<(), crate::rollout::RolloutError>,
 ) -> Result<Json<Rollout>, ApiError> {
     let (old, mut r) = load(st, id).await?;
-    if action == "complete" {
-        // Completing moves every tenant: who is held is found out afresh
-        // (a tenant may have fixed its layer or pinned a version).
+    if let Cohort::Before = cohort {
         check_cohort(st, &mut r, OnIncompatible::Hold).await?;
     }
     f(&mut r).map_err(rollout_error)?;
-    if let Some(on) = check {
+    if let Cohort::After(on) = cohort {
         check_cohort(st, &mut r, on).await?;
     }
     let doc = serde_json::to_string(&r).map_err(ApiError::internal)?;
@@ -313,7 +323,7 @@ pub async fn advance(
         &id,
         "advance",
         caller.sub(),
-        Some(body.on_incompatible),
+        Cohort::After(body.on_incompatible),
         |r| r.advance(body.stage, now_ms(), by),
     )
     .await
@@ -336,14 +346,14 @@ pub async fn mode(
         &id,
         "mode",
         caller.sub(),
-        Some(body.on_incompatible),
+        Cohort::After(body.on_incompatible),
         |r| r.set_mode(body.mode, now_ms(), by),
     )
     .await
 }
 
 macro_rules! simple_transition {
-    ($name:ident, $path:literal, $method:ident, $doc:literal) => {
+    ($name:ident, $path:literal, $method:ident, $cohort:expr, $doc:literal) => {
         #[doc = $doc]
         #[utoipa::path(post, path = $path, tag = "rollouts",
                     params(("id" = String, Path, description = "Rollout id")),
@@ -356,7 +366,7 @@ macro_rules! simple_transition {
         ) -> Result<Json<Rollout>, ApiError> {
             caller.fleet_admin()?;
             let by = caller.sub().to_owned();
-            transition(&st, &id, stringify!($method), caller.sub(), None, |r| {
+            transition(&st, &id, stringify!($method), caller.sub(), $cohort, |r| {
                 r.$method(now_ms(), by)
             })
             .await
@@ -368,24 +378,28 @@ simple_transition!(
     pause,
     "/v1/rollouts/{id}/pause",
     pause,
+    Cohort::Unchecked,
     "Stops progress; the current cohort keeps its version."
 );
 simple_transition!(
     resume,
     "/v1/rollouts/{id}/resume",
     resume,
+    Cohort::Unchecked,
     "Resumes a paused rollout."
 );
 simple_transition!(
     rollback,
     "/v1/rollouts/{id}/rollback",
     rollback,
+    Cohort::Unchecked,
     "Every tenant goes back to the old version."
 );
 simple_transition!(
     complete,
     "/v1/rollouts/{id}/complete",
     complete,
+    Cohort::Before,
     "At stage full: the new version becomes current."
 );
 
