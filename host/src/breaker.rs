@@ -28,6 +28,12 @@ pub struct BreakerConfig {
     pub backoff_ms: u64,
     /// The longest quarantine, in ms.
     pub max_backoff_ms: u64,
+    /// While a pack of the tenant is quarantined, the tenant's decisions
+    /// (which fail closed at once) are admitted at most this many times a
+    /// second; further ones wait their turn, up to a second, then get 429
+    /// (0: not paced). A tenant whose agents retry a failing action in a
+    /// loop thus cannot take the server's CPU from the others.
+    pub paced_per_s: u32,
 }
 
 impl Default for BreakerConfig {
@@ -37,6 +43,7 @@ impl Default for BreakerConfig {
             window_ms: 10_000,
             backoff_ms: 30_000,
             max_backoff_ms: 600_000,
+            paced_per_s: 20,
         }
     }
 }
@@ -56,6 +63,9 @@ impl BreakerConfig {
         }
         if self.failures > 10_000 {
             return Err("`failures` must be at most 10000".to_owned());
+        }
+        if self.paced_per_s > 100_000 {
+            return Err("`paced_per_s` must be at most 100000".to_owned());
         }
         if self.max_backoff_ms < self.backoff_ms {
             return Err("`max_backoff_ms` must be at least `backoff_ms`".to_owned());
@@ -398,6 +408,7 @@ mod tests {
         window_ms: 1000,
         backoff_ms: 100,
         max_backoff_ms: 250,
+        paced_per_s: 20,
     };
 
     #[test]
@@ -467,5 +478,10 @@ mod tests {
             ..BreakerConfig::default()
         };
         assert!(bad.validate().unwrap_err().contains("max_backoff_ms"));
+        let bad = BreakerConfig {
+            paced_per_s: 1_000_000,
+            ..BreakerConfig::default()
+        };
+        assert!(bad.validate().unwrap_err().contains("paced_per_s"));
     }
 }

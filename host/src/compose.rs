@@ -325,7 +325,12 @@ impl Composition {
                 left.as_secs() + u64::from(left.subsec_nanos() > 0)
             );
             findings.push(self.failure(slot, &why));
-            return self.pack_run(slot, started, false, format!("quarantined: {why}"));
+            return self.pack_run(
+                slot,
+                started,
+                false,
+                format!("{}{why}", decide::QUARANTINED_STATUS),
+            );
         }
         let engine = &slot.pack.engine;
         let pooled = slot.pool.as_ref().and_then(InstancePool::take);

@@ -86,6 +86,17 @@ pub struct PackRun {
     pub settings: Arc<Vec<EffectiveRule>>,
 }
 
+/// How a [`PackRun`]'s status begins when the pack did not run because it
+/// is quarantined for the tenant ([`crate::Breakers`]).
+pub const QUARANTINED_STATUS: &str = "quarantined: ";
+
+impl PackRun {
+    /// Whether the pack did not run because it is quarantined.
+    pub fn is_quarantined(&self) -> bool {
+        self.status.starts_with(QUARANTINED_STATUS)
+    }
+}
+
 fn no_settings(s: &Arc<Vec<EffectiveRule>>) -> bool {
     s.is_empty()
 }

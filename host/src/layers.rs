@@ -28,8 +28,21 @@ pub struct Layer {
     #[serde(default)]
     pub restrict_only: bool,
     /// Overrides per pack name, then per rule id.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "rule_overrides")]
     pub packs: BTreeMap<String, BTreeMap<String, RuleOverride>>,
+}
+
+/// [`Layer::packs`], each override read only from a JSON object.
+fn rule_overrides<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, BTreeMap<String, RuleOverride>>, D::Error> {
+    #[derive(Deserialize)]
+    struct Rule(#[serde(deserialize_with = "crate::json_object::object")] RuleOverride);
+    let raw = BTreeMap::<String, BTreeMap<String, Rule>>::deserialize(d)?;
+    Ok(raw
+        .into_iter()
+        .map(|(p, rules)| (p, rules.into_iter().map(|(r, o)| (r, o.0)).collect()))
+        .collect())
 }
 
 /// What a layer changes about one rule.

@@ -36,6 +36,7 @@ pub mod diff;
 mod engine;
 mod error;
 mod idle;
+mod json_object;
 mod layers;
 mod pack;
 mod pool;
@@ -52,7 +53,7 @@ pub use breaker::{BreakerConfig, BreakerState, BreakerStatus, Breakers, Transiti
 pub use compose::{Composition, CompositionSpec, Isolation};
 pub use decide::{
     Basis, Decision, Explanation, FindingRecord, OVERLOADED_RULE, PACK_FAILURE_RULE, PackRun,
-    Verdict, combine,
+    QUARANTINED_STATUS, Verdict, combine,
 };
 pub use engine::{Engine, EngineConfig};
 pub use error::{ComposeError, InputError, LoadError};

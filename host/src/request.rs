@@ -54,7 +54,11 @@ pub struct Action {
     /// The runtime's classification.
     pub safety_class: SafetyClass,
     /// Amount involved, for financial actions.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::json_object::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub amount: Option<Money>,
     /// The other party.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -85,8 +89,10 @@ pub struct Request {
     /// The tenant.
     pub tenant: String,
     /// Who is acting.
+    #[serde(deserialize_with = "crate::json_object::object")]
     pub principal: Principal,
     /// What they want to do.
+    #[serde(deserialize_with = "crate::json_object::object")]
     pub action: Action,
     /// Extra context (any JSON).
     #[serde(default)]
@@ -104,27 +110,38 @@ impl Request {
     /// Checks what serde cannot, so that every text a pack sees or the
     /// trace log stores is well formed: no NUL character in any field
     /// (PostgreSQL cannot store one), identifiers within
-    /// [`MAX_ID_BYTES`] (they are indexed), at most [`MAX_LIST`] roles and
+    /// [`MAX_ID_CHARS`] (they are indexed), at most [`MAX_LIST`] roles and
     /// tags, `args` and `context` JSON objects (or absent), and the currency
     /// an ISO 4217 code (three upper case ASCII letters), so packs never see
     /// `"EUR "` or `"eur"`.
     pub fn validate(&self) -> Result<(), InputError> {
         let p = &self.principal;
         let a = &self.action;
-        text("id", &self.id, MAX_ID_BYTES)?;
-        text("tenant", &self.tenant, MAX_ID_BYTES)?;
-        text("principal.agent", &p.agent, MAX_ID_BYTES)?;
+        text("id", &self.id, MAX_ID_CHARS)?;
+        text("tenant", &self.tenant, MAX_ID_CHARS)?;
+        text("principal.agent", &p.agent, MAX_ID_CHARS)?;
         if let Some(o) = &p.on_behalf_of {
-            text("principal.on_behalf_of", o, MAX_ID_BYTES)?;
+            text("principal.on_behalf_of", o, MAX_ID_CHARS)?;
         }
         list("principal.roles", &p.roles)?;
-        text("action.tool", &a.tool, MAX_ID_BYTES)?;
+        text("action.tool", &a.tool, MAX_ID_CHARS)?;
         if let Some(c) = &a.counterparty {
-            text("action.counterparty", c, MAX_TEXT_BYTES)?;
+            text("action.counterparty", c, MAX_TEXT_CHARS)?;
         }
         list("action.tags", &a.tags)?;
         object("action.args", &a.args)?;
         object("context", &self.context)?;
+        if let Some(m) = &a.amount
+            && !(-MAX_MINOR_UNITS..=MAX_MINOR_UNITS).contains(&m.minor_units)
+        {
+            return Err(field(
+                "action.amount.minor_units",
+                format!(
+                    "{} is outside ±{MAX_MINOR_UNITS} (2^53 - 1: JSON numbers beyond it are not exact)",
+                    m.minor_units
+                ),
+            ));
+        }
         if let Some(m) = &a.amount
             && (m.currency.len() != 3 || !m.currency.bytes().all(|b| b.is_ascii_uppercase()))
         {
@@ -172,10 +189,15 @@ impl Request {
     }
 }
 
-/// Longest identifier (`id`, `tenant`, agent, tool, roles, tags), in bytes.
-pub const MAX_ID_BYTES: usize = 256;
-/// Longest free text field (`action.counterparty`), in bytes.
-pub const MAX_TEXT_BYTES: usize = 1024;
+/// Longest identifier (`id`, `tenant`, agent, tool, roles, tags), in
+/// characters (at most 1 KiB of UTF-8: well within an index entry).
+pub const MAX_ID_CHARS: usize = 256;
+/// Longest free text field (`action.counterparty`), in characters.
+pub const MAX_TEXT_CHARS: usize = 1024;
+/// Largest `action.amount.minor_units` in magnitude: 2^53 - 1, the
+/// largest integer every JSON reader holds exactly (RFC 7493); the trace
+/// log's RFC 8785 encoding writes numbers as IEEE doubles.
+pub const MAX_MINOR_UNITS: i64 = 9_007_199_254_740_991;
 /// Most roles, and most tags, in one request.
 pub const MAX_LIST: usize = 64;
 
@@ -187,16 +209,20 @@ fn field(name: &str, message: String) -> InputError {
     }
 }
 
-/// A text field: no NUL, at most `max` bytes.
+/// A text field: no NUL, at most `max` characters.
 fn text(name: &str, value: &str, max: usize) -> Result<(), InputError> {
     if value.contains('\0') {
         return Err(field(name, "contains a NUL character".to_owned()));
     }
+    // Bytes bound characters from above: count only when it matters.
     if value.len() > max {
-        return Err(field(
-            name,
-            format!("is {} bytes long; at most {max} are allowed", value.len()),
-        ));
+        let chars = value.chars().count();
+        if chars > max {
+            return Err(field(
+                name,
+                format!("is {chars} characters long; at most {max} are allowed"),
+            ));
+        }
     }
     Ok(())
 }
@@ -212,7 +238,7 @@ fn list(name: &str, values: &[String]) -> Result<(), InputError> {
         ));
     }
     for (i, v) in values.iter().enumerate() {
-        text(&format!("{name}[{i}]"), v, MAX_ID_BYTES)?;
+        text(&format!("{name}[{i}]"), v, MAX_ID_CHARS)?;
     }
     Ok(())
 }
@@ -389,19 +415,50 @@ mod tests {
     }
 
     #[test]
+    fn amounts_stay_within_exact_json_integers() {
+        let amount = |n: i64| {
+            request(move |v| {
+                v["action"]["amount"] = serde_json::json!({"minor_units": n, "currency": "EUR"});
+            })
+        };
+        assert!(amount(MAX_MINOR_UNITS).is_ok());
+        assert!(amount(-MAX_MINOR_UNITS).is_ok());
+        refused(
+            amount(MAX_MINOR_UNITS + 1),
+            "action.amount.minor_units",
+            "2^53",
+        );
+        refused(amount(i64::MIN), "action.amount.minor_units", "2^53");
+    }
+
+    #[test]
+    fn a_part_given_as_an_array_is_refused() {
+        // serde would read `principal` from an array of its fields.
+        let e = request(|v| v["principal"] = serde_json::json!(["a", null, []])).unwrap_err();
+        assert!(e.to_string().contains("expected a JSON object"), "{e}");
+        let e = request(|v| {
+            v["action"]["amount"] = serde_json::json!([100, "EUR"]);
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("expected a JSON object"), "{e}");
+    }
+
+    #[test]
     fn identifiers_and_lists_are_bounded() {
-        let long = "x".repeat(MAX_ID_BYTES + 1);
+        let long = "x".repeat(MAX_ID_CHARS + 1);
         refused(
             request(|v| v["action"]["tool"] = long.as_str().into()),
             "action.tool",
-            "257 bytes",
+            "257 characters",
         );
+        // Characters, not bytes: 256 four-byte characters are fine.
+        assert!(request(|v| v["id"] = "\u{1F600}".repeat(MAX_ID_CHARS).into()).is_ok());
         refused(
             request(|v| v["principal"]["agent"] = long.as_str().into()),
             "principal.agent",
             "at most 256",
         );
-        assert!(request(|v| v["id"] = "x".repeat(MAX_ID_BYTES).into()).is_ok());
+        assert!(request(|v| v["id"] = "x".repeat(MAX_ID_CHARS).into()).is_ok());
         let many: Vec<String> = (0..=MAX_LIST).map(|i| format!("t{i}")).collect();
         refused(
             request(|v| v["action"]["tags"] = many.clone().into()),

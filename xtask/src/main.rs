@@ -3,7 +3,8 @@
 //! - `cargo xtask packs`: builds every pack for `wasm32-wasip2` into `target/packs/<name>.wasm`.
 //! - `cargo xtask serve [-- ARGS]`: builds the packs and the `warden` binary, then runs
 //!   `warden serve` on the embedded default with a seeded `demo` tenant and prints a `curl`.
-//! - `cargo xtask test`: builds the packs, fmt check, clippy with `-D warnings`, every test, the embedding example.
+//! - `cargo xtask test`: builds the packs, fmt check, clippy with `-D warnings`, every test, the
+//!   embedding example, and the property-based API test (schemathesis, both backends).
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -178,5 +179,31 @@ fn test(root: &Path) -> Result<()> {
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
     run(Command::new(target.join("debug").join("examples").join("embed")).current_dir(root))?;
-    Ok(())
+    api_test(root, &target)
+}
+
+/// The property-based API test: schemathesis (in a virtualenv under
+/// `target/`, made here if missing) against `warden serve` on SQLite and
+/// PostgreSQL (tests/api/run.py).
+fn api_test(root: &Path, target: &Path) -> Result<()> {
+    run(cargo()
+        .current_dir(root)
+        .args(["build", "-p", "warden-host", "--bin", "warden"]))?;
+    let venv = target.join("api-venv");
+    let bin = venv.join("bin");
+    if !bin.join("st").exists() {
+        run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
+    }
+    run(Command::new(bin.join("pip"))
+        .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
+        .arg(root.join("tests").join("api").join("requirements.txt")))?;
+    run(Command::new(bin.join("python"))
+        .current_dir(root)
+        .arg(root.join("tests").join("api").join("run.py"))
+        .arg("--warden")
+        .arg(target.join("debug").join("warden"))
+        .arg("--packs")
+        .arg(root.join("target").join("packs"))
+        .arg("--st")
+        .arg(bin.join("st")))
 }

@@ -6,6 +6,7 @@ use crate::Engine;
 use crate::server::auth::{Role, TokenSigner};
 use crate::server::keys;
 use crate::server::store::Store;
+use crate::server::trace_settings::Anchor;
 use crate::server::{ServeConfig, Server, local_issuer_path, shutdown_signal};
 use clap::{Args, Subcommand};
 use std::io::Write;
@@ -69,6 +70,10 @@ pub(crate) struct ServeArgs {
     /// Directory that tenants' `file` anchors are written under; default `<data-dir>/anchors`.
     #[arg(long, env = "WARDEN_ANCHOR_DIR")]
     anchor_dir: Option<PathBuf>,
+    /// Where the fleet log's checkpoints are published (repeatable): a file
+    /// name under the anchor directory, or an `http://` URL to POST them to.
+    #[arg(long = "fleet-anchor", value_name = "FILE|URL")]
+    fleet_anchors: Vec<String>,
     /// How often retention prunes expired trace events, in seconds.
     #[arg(long, env = "WARDEN_PRUNE_INTERVAL_S", default_value_t = 3600)]
     prune_interval_s: u64,
@@ -116,6 +121,20 @@ pub(crate) fn serve(args: ServeArgs, out: &mut dyn Write) -> Result<u8> {
         tls: args.tls_cert.zip(args.tls_key),
         anchor_dir: args.anchor_dir,
         prune_interval: Duration::from_secs(args.prune_interval_s.max(1)),
+        fleet_trace: crate::server::trace_settings::TraceSettings {
+            anchors: args
+                .fleet_anchors
+                .into_iter()
+                .map(|a| {
+                    if a.starts_with("http://") || a.starts_with("https://") {
+                        Anchor::Webhook { url: a }
+                    } else {
+                        Anchor::File { path: a }
+                    }
+                })
+                .collect(),
+            ..Default::default()
+        },
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

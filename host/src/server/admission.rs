@@ -8,6 +8,14 @@
 //! as its own finish. Alone, a tenant is not limited (group commit wants
 //! many decisions in flight). A tenant with [`MAX_WAITING`] requests waiting
 //! is told to retry (429).
+//!
+//! Equal shares are not enough for a tenant whose pack is quarantined: its
+//! decisions fail closed at once, each still costing HTTP, JSON and a trace
+//! append, and its agents tend to retry in a loop. Such a tenant is *paced*
+//! ([`Admission::pace`]): its decisions are let in at most `paced_per_s` a
+//! second, in order, for [`PACED_FOR`] after its last quarantined decision;
+//! one that would wait over [`MAX_PACED_WAIT`] gets 429 at once. A paced
+//! tenant does not count toward the others' share.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -20,6 +28,18 @@ pub const FLOOR: usize = 2;
 pub const MAX_WAITING: usize = 1024;
 /// How long a tenant counts as active, and how far back its peak reaches.
 const WINDOW: Duration = Duration::from_millis(250);
+/// How long a tenant stays paced after its last quarantined decision.
+pub const PACED_FOR: Duration = Duration::from_secs(1);
+/// The longest a paced tenant's decision waits for its turn.
+pub const MAX_PACED_WAIT: Duration = Duration::from_secs(1);
+
+/// The turns of a paced tenant.
+struct Paced {
+    until: Instant,
+    interval: Duration,
+    /// The next free turn.
+    next: Instant,
+}
 
 #[derive(Default)]
 struct Tenant {
@@ -29,6 +49,7 @@ struct Tenant {
     peak: usize,
     window: Option<Instant>,
     last_seen: Option<Instant>,
+    paced: Option<Paced>,
 }
 
 impl Tenant {
@@ -41,6 +62,10 @@ impl Tenant {
                 self.peak = self.inflight;
             }
         }
+    }
+
+    fn paced(&self, now: Instant) -> bool {
+        self.paced.as_ref().is_some_and(|p| now < p.until)
     }
 
     fn active(&self, now: Instant) -> bool {
@@ -82,7 +107,7 @@ impl Drop for Permit {
 fn cap(map: &HashMap<String, Tenant>, tenant: &str, now: Instant) -> usize {
     let others = map
         .iter()
-        .filter(|(t, s)| t.as_str() != tenant && s.active(now))
+        .filter(|(t, s)| t.as_str() != tenant && s.active(now) && !s.paced(now))
         .map(|(_, s)| s.peak.max(s.inflight))
         .max();
     match others {
@@ -96,8 +121,52 @@ impl Admission {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Paces `tenant` (its pack is quarantined): for [`PACED_FOR`] from
+    /// now, its decisions are let in at most `per_s` a second (0: never paced).
+    pub fn pace(&self, tenant: &str, per_s: u32) {
+        if per_s == 0 {
+            return;
+        }
+        let now = Instant::now();
+        let interval = Duration::from_secs(1) / per_s;
+        let mut map = self.lock();
+        let t = map.entry(tenant.to_owned()).or_default();
+        let next = t.paced.as_ref().map_or(now, |p| p.next);
+        t.paced = Some(Paced {
+            until: now + PACED_FOR,
+            interval,
+            next,
+        });
+    }
+
+    /// While `tenant` is paced, reserves its next turn (when to go on), or
+    /// refuses when that is too far off.
+    fn turn(&self, tenant: &str) -> Result<Option<Instant>, TooMany> {
+        let now = Instant::now();
+        let mut map = self.lock();
+        let Some(t) = map.get_mut(tenant) else {
+            return Ok(None);
+        };
+        if !t.paced(now) {
+            t.paced = None;
+            return Ok(None);
+        }
+        let Some(p) = t.paced.as_mut() else {
+            return Ok(None);
+        };
+        let at = p.next.max(now);
+        if at.duration_since(now) > MAX_PACED_WAIT {
+            return Err(TooMany);
+        }
+        p.next = at + p.interval;
+        Ok(Some(at))
+    }
+
     /// Waits for `tenant`'s turn to have one more decision in flight.
     pub async fn enter(&self, tenant: &str) -> Result<Permit, TooMany> {
+        if let Some(at) = self.turn(tenant)? {
+            tokio::time::sleep_until(at.into()).await;
+        }
         let rx = {
             let now = Instant::now();
             let mut map = self.lock();
@@ -164,7 +233,7 @@ impl Admission {
                 }
             }
         }
-        map.retain(|_, s| s.inflight > 0 || !s.waiting.is_empty() || s.active(now));
+        map.retain(|_, s| s.inflight > 0 || !s.waiting.is_empty() || s.active(now) || s.paced(now));
     }
 }
 
@@ -211,5 +280,42 @@ mod tests {
             .unwrap()
             .unwrap();
         drop(quiet);
+    }
+
+    #[tokio::test]
+    async fn a_paced_tenant_takes_turns_and_is_refused_beyond_a_second() {
+        let a = Admission::default();
+        a.pace("noisy", 20);
+        let started = Instant::now();
+        for _ in 0..6 {
+            drop(a.enter("noisy").await.unwrap());
+        }
+        // Six turns, 50 ms apart.
+        assert!(started.elapsed() >= Duration::from_millis(250));
+        // One a second: the turn a second off is granted, the next refused.
+        a.pace("slow", 1);
+        assert!(a.turn("slow").unwrap().is_some());
+        assert!(a.turn("slow").unwrap().is_some());
+        assert_eq!(a.turn("slow"), Err(TooMany));
+        // Others are not paced; nor is a tenant paced at 0.
+        assert_eq!(a.turn("quiet"), Ok(None));
+        a.pace("free", 0);
+        assert_eq!(a.turn("free"), Ok(None));
+    }
+
+    #[tokio::test]
+    async fn a_paced_tenant_does_not_count_toward_the_others_share() {
+        let a = Admission::default();
+        a.pace("noisy", 1000);
+        let _noisy = a.enter("noisy").await.unwrap();
+        // Beside an unpaced tenant with one in flight, quiet would be held
+        // to FLOOR (2); beside a paced one it is not limited.
+        let quiet = tokio::time::timeout(
+            Duration::from_secs(1),
+            futures_util::future::join_all((0..10).map(|_| a.enter("quiet"))),
+        )
+        .await
+        .expect("quiet was held back by a paced tenant");
+        assert_eq!(quiet.into_iter().filter(Result::is_ok).count(), 10);
     }
 }

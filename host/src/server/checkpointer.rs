@@ -1,6 +1,8 @@
 //! Checkpoints: the tenant's Ed25519 key signs {tenant, sequence, head,
 //! time} on demand and on a schedule (every N events or T ms, per tenant),
-//! and each new checkpoint is published to the tenant's anchors. Servers
+//! and each new checkpoint is published to the tenant's anchors. The fleet
+//! log is checkpointed the same way with the fleet key, on the server's
+//! fleet schedule, to the fleet's anchors ([`super::fleet_log`]). Servers
 //! sharing a database may race to checkpoint the same head: one row wins
 //! and only its maker publishes it. A head is signed only once the chain
 //! since the previous checkpoint verifies ([`super::integrity`]).
@@ -8,6 +10,7 @@
 use super::anchors;
 use super::api::tenants::TenantSettings;
 use super::events::FLEET_LOG;
+use super::fleet_log;
 use super::integrity::{self, Unverified};
 use super::problem::{ApiError, Kind};
 use super::state::AppState;
@@ -18,29 +21,38 @@ use std::time::Duration;
 /// How often the schedule is checked.
 pub const TICK: Duration = Duration::from_millis(500);
 
-/// Signs the tenant's current head, unless the latest checkpoint already
-/// covers it; returns the checkpoint that covers the head.
-pub async fn checkpoint_now(st: &AppState, tenant: &str) -> Result<SignedCheckpoint, ApiError> {
-    let row = st.tenant_row(tenant).await?;
-    let Some((seq, head)) = st.store().trace_head(tenant).await? else {
+/// Signs the current head of `log` (a tenant's, or the fleet log), unless
+/// the latest checkpoint already covers it; returns the checkpoint that
+/// covers the head.
+pub async fn checkpoint_now(st: &AppState, log: &str) -> Result<SignedCheckpoint, ApiError> {
+    // The key that signs the log, and where its checkpoints are published.
+    let (key, anchors) = if log == FLEET_LOG {
+        let key = fleet_log::signing_key(st).await?;
+        (key, st.fleet_trace().anchors.clone())
+    } else {
+        let row = st.tenant_row(log).await?;
+        let key = super::keys::tenant_signing_key(st.master_key(), log, &row.secret_key)
+            .map_err(ApiError::internal)?;
+        let anchors = TenantSettings::stored(&row)?.trace_or_default().anchors;
+        (key, anchors)
+    };
+    let Some((seq, head)) = st.store().trace_head(log).await? else {
         return Err(ApiError::new(
             Kind::NotFound,
-            format!("tenant `{tenant}` has no trace events to checkpoint yet"),
+            format!("log `{log}` has no trace events to checkpoint yet"),
         ));
     };
-    let latest = st.store().trace_checkpoint_latest(tenant).await?;
+    let latest = st.store().trace_checkpoint_latest(log).await?;
     if let Some(latest) = latest.as_ref()
         && latest.checkpoint.seq >= seq
     {
         return Ok(latest.clone());
     }
-    let key = super::keys::tenant_signing_key(st.master_key(), tenant, &row.secret_key)
-        .map_err(ApiError::internal)?;
     // Only verified history is signed (see `integrity`).
     integrity::verify_before_signing(
         st.store(),
         st.alarms(),
-        tenant,
+        log,
         latest.as_ref(),
         &key.verifying_key(),
         (seq, &head),
@@ -55,25 +67,17 @@ pub async fn checkpoint_now(st: &AppState, tenant: &str) -> Result<SignedCheckpo
         e => ApiError::new(Kind::LogDoesNotVerify, e.to_string()),
     })?;
     let head = parse_hash(&head).map_err(ApiError::internal)?;
-    let cp = Checkpoint::new(tenant, seq, &head, now_ms())
+    let cp = Checkpoint::new(log, seq, &head, now_ms())
         .sign(&key)
         .map_err(ApiError::internal)?;
     if st.store().trace_checkpoint_put(&cp).await? {
-        let settings = TenantSettings::stored(&row)?;
-        let anchors = settings.trace_or_default().anchors;
-        if !anchors.is_empty() {
-            for e in anchors::publish(st.anchor_dir(), &anchors, &cp).await {
-                eprintln!("warden: checkpoint {seq} of `{tenant}` not anchored: {e}");
-            }
+        for e in anchors::publish(st.anchor_dir(), &anchors, &cp).await {
+            eprintln!("warden: checkpoint {seq} of `{log}` not anchored: {e}");
         }
         Ok(cp)
     } else {
         // Another server signed this head first; serve its checkpoint.
-        Ok(st
-            .store()
-            .trace_checkpoint_latest(tenant)
-            .await?
-            .unwrap_or(cp))
+        Ok(st.store().trace_checkpoint_latest(log).await?.unwrap_or(cp))
     }
 }
 
@@ -90,15 +94,15 @@ pub async fn run_once(st: &AppState) -> Result<usize, ApiError> {
     let now = now_ms();
     let mut made = 0;
     for s in st.store().trace_logs_behind().await? {
-        // The fleet log has no tenant key; it is verified by chain alone.
-        if s.tenant == FLEET_LOG {
-            continue;
-        }
-        let Some(row) = st.store().tenant(&s.tenant).await? else {
-            continue;
+        let t = if s.tenant == FLEET_LOG {
+            st.fleet_trace().clone()
+        } else {
+            let Some(row) = st.store().tenant(&s.tenant).await? else {
+                continue;
+            };
+            let settings: TenantSettings = serde_json::from_str(&row.settings).unwrap_or_default();
+            settings.trace_or_default()
         };
-        let settings: TenantSettings = serde_json::from_str(&row.settings).unwrap_or_default();
-        let t = settings.trace_or_default();
         if due(&s, t.checkpoint_every_events, t.checkpoint_every_ms, now) {
             match checkpoint_now(st, &s.tenant).await {
                 Ok(_) => made += 1,

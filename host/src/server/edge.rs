@@ -10,10 +10,11 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-/// Longest path segment (a tenant id, pack name, version, id), in bytes.
-pub const MAX_SEGMENT_BYTES: usize = 256;
-/// Longest query parameter value (a filter, a cursor), in bytes.
-pub const MAX_QUERY_VALUE_BYTES: usize = 1024;
+/// Longest path segment (a tenant id, pack name, version, id), in
+/// characters (as the API document's `maxLength` counts them).
+pub const MAX_SEGMENT_CHARS: usize = 256;
+/// Longest query parameter value (a filter, a cursor), in characters.
+pub const MAX_QUERY_VALUE_CHARS: usize = 1024;
 
 /// Middleware: refuses a request whose path or query is malformed.
 pub async fn check_uri(req: Request, next: Next) -> Response {
@@ -33,7 +34,7 @@ pub fn check(uri: &axum::http::Uri, template: Option<&str>) -> Result<(), ApiErr
             Some(n) if n.starts_with('{') => n.trim_matches(|c| c == '{' || c == '}' || c == '*'),
             _ => "path",
         };
-        text(name, &decode(segment, false), MAX_SEGMENT_BYTES)?;
+        text(name, &decode(segment, false), MAX_SEGMENT_CHARS)?;
     }
     for pair in uri
         .query()
@@ -52,7 +53,7 @@ pub fn check(uri: &axum::http::Uri, template: Option<&str>) -> Result<(), ApiErr
                 ));
             }
         };
-        text(&name, &decode(v, true), MAX_QUERY_VALUE_BYTES)?;
+        text(&name, &decode(v, true), MAX_QUERY_VALUE_CHARS)?;
     }
     Ok(())
 }
@@ -70,13 +71,11 @@ fn text(name: &str, bytes: &[u8], max: usize) -> Result<(), ApiError> {
             format!("parameter `{name}` contains a NUL character"),
         ));
     }
-    if s.len() > max {
+    let chars = s.chars().count();
+    if chars > max {
         return Err(bad(
             name,
-            format!(
-                "parameter `{name}` is {} bytes long; at most {max} are allowed",
-                s.len()
-            ),
+            format!("parameter `{name}` is {chars} characters long; at most {max} are allowed"),
         ));
     }
     Ok(())
@@ -143,11 +142,11 @@ mod tests {
             "agent"
         );
         assert_eq!(fails("/v1/tenants/acme/trace/events?tool=%C3", t).0, "tool");
-        let long = "x".repeat(MAX_SEGMENT_BYTES + 1);
+        let long = "x".repeat(MAX_SEGMENT_CHARS + 1);
         let (name, detail) = fails(&format!("/v1/tenants/{long}/trace/events"), t);
         assert_eq!(name, "tenant");
         assert!(detail.contains("at most 256"), "{detail}");
-        let long = "x".repeat(MAX_QUERY_VALUE_BYTES + 1);
+        let long = "x".repeat(MAX_QUERY_VALUE_CHARS + 1);
         assert_eq!(
             fails(&format!("/v1/tenants/a/trace/events?cursor={long}"), t).0,
             "cursor"

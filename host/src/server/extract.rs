@@ -37,8 +37,51 @@ pub fn body_error(e: BytesRejection) -> ApiError {
 /// The happy path is plain `serde_json`; only a body that fails is parsed
 /// again with path tracking, to say where (tracking every field costs ~5% of
 /// a decision's CPU, and a failing body is rare and small).
+///
+/// JSON has one number type: `1.0` and `1` are the same number (RFC 8785,
+/// which the trace log's encoding follows, writes both as `1`), and the
+/// API document's `integer` admits both. A body refused only because an
+/// integer was written with a zero fraction is read again with such numbers
+/// written as integers.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| parse_error::<T>(bytes, e))
+    // Every body is a JSON object (serde would read a struct from an array).
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::new(
+            Kind::InvalidJson,
+            "invalid JSON body: expected a JSON object",
+        ));
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|e| {
+            integral_again(bytes)
+                .and_then(|again| serde_json::from_slice(&again).ok())
+                .ok_or_else(|| parse_error::<T>(bytes, e))
+        })
+        .or_else(|r| r)
+}
+
+/// The body with every number that has a zero fraction (and fits an
+/// integer exactly) written as an integer; `None` if there is none.
+fn integral_again(bytes: &[u8]) -> Option<Vec<u8>> {
+    fn walk(v: &mut serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::Number(n) => match n.as_f64() {
+                Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 => {
+                    // In range: exact (|f| < 2^53).
+                    #[allow(clippy::cast_possible_truncation)]
+                    let i = f as i64;
+                    *n = i.into();
+                    true
+                }
+                _ => false,
+            },
+            serde_json::Value::Array(a) => a.iter_mut().fold(false, |c, v| walk(v) | c),
+            serde_json::Value::Object(o) => o.values_mut().fold(false, |c, v| walk(v) | c),
+            _ => false,
+        }
+    }
+    let mut v: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    walk(&mut v).then(|| serde_json::to_vec(&v).ok()).flatten()
 }
 
 /// The problem for a body `serde_json` rejected with `first`, naming the bad
@@ -139,6 +182,16 @@ impl Caller {
         }
     }
 
+    /// Requires fleet-wide access with one of `roles`: a fleet admin, or a
+    /// token for tenant `*` with one of them (the fleet log).
+    pub fn fleet(&self, roles: &[Role]) -> Result<(), ApiError> {
+        if self.0.is_fleet_admin() || (self.0.tenant == "*" && self.0.has_any(roles)) {
+            Ok(())
+        } else {
+            Err(forbidden())
+        }
+    }
+
     /// Requires any role (any valid token).
     pub fn any(&self) -> Result<(), ApiError> {
         Ok(())
@@ -181,6 +234,24 @@ impl PageParams {
             )),
         }
     }
+}
+
+/// Checks a text of a body that the store will look up or keep: 1 to
+/// `max` characters, no NUL; else a 422 naming `field`.
+pub fn body_text(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
+    let problem = if value.is_empty() {
+        "must not be empty".to_owned()
+    } else if value.contains('\0') {
+        "contains a NUL character".to_owned()
+    } else if value.chars().count() > max {
+        format!("is longer than {max} characters")
+    } else {
+        return Ok(());
+    };
+    Err(
+        ApiError::new(Kind::Unprocessable, format!("`{field}` {problem}"))
+            .with(serde_json::json!({ "field": field })),
+    )
 }
 
 /// Query parameters with problem-details errors.
@@ -239,6 +310,19 @@ mod tests {
             d.starts_with("invalid JSON body at `inner.m`: unknown field `m`"),
             "{d}"
         );
+    }
+
+    #[test]
+    fn an_integer_written_with_a_zero_fraction_is_that_integer() {
+        let v: Outer = parse_json(br#"{"inner": {"n": 7.0}}"#).unwrap();
+        assert_eq!(v.inner.n, 7);
+        let v: Outer = parse_json(br#"{"inner": {"n": 7e0}}"#).unwrap();
+        assert_eq!(v.inner.n, 7);
+        // A fraction is still not an integer, nor is a number past 2^53.
+        let d = detail(br#"{"inner": {"n": 7.5}}"#);
+        assert!(d.starts_with("invalid JSON body at `inner.n`: "), "{d}");
+        let d = detail(br#"{"inner": {"n": 1e300}}"#);
+        assert!(d.starts_with("invalid JSON body at `inner.n`: "), "{d}");
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod checkpointer;
 pub mod edge;
 pub mod events;
 pub mod extract;
+pub mod fleet_log;
 pub mod integrity;
 pub mod keys;
 pub mod masking;

@@ -215,6 +215,10 @@ impl From<super::store::StoreError> for ApiError {
                     ),
                 )
             }
+            e if e.is_bad_text() => ApiError::new(
+                Kind::Unprocessable,
+                "a text in the request cannot be stored or looked up: it holds a NUL character or is too long",
+            ),
             e => ApiError::internal(e),
         }
     }

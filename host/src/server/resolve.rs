@@ -25,6 +25,7 @@ pub enum Source {
 #[serde(deny_unknown_fields)]
 pub struct PackRef {
     /// Pack name.
+    #[schema(pattern = "^[a-z0-9_-]{1,64}$")]
     pub name: String,
     /// Semver requirement (`^1`, `=1.2.0`, `*`).
     #[serde(default = "any_version")]
@@ -51,21 +52,21 @@ fn deny() -> Verdict {
 #[serde(deny_unknown_fields)]
 pub struct CompositionDoc {
     /// Packs, evaluated in order.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::json_object::each")]
     pub packs: Vec<PackRef>,
     /// The verdict when no rule applies.
     #[serde(default = "deny")]
-    #[schema(value_type = String, example = "deny")]
+    #[schema(value_type = String, pattern = "^(allow|deny|escalate)$", example = "deny")]
     pub default_effect: Verdict,
     /// `fresh` or `reuse`.
     #[serde(default)]
-    #[schema(value_type = String, example = "fresh")]
+    #[schema(value_type = String, pattern = "^(fresh|reuse)$", example = "fresh")]
     pub isolation: Isolation,
     /// In reuse mode, calls after which an instance is recycled.
     #[serde(default = "default_max_uses")]
     pub max_uses: u32,
     /// The tenant's override layers, least specific first (after the fleet layer).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::json_object::each")]
     #[schema(value_type = Vec<super::api::schemas::OverrideLayer>)]
     pub layers: Vec<Layer>,
 }

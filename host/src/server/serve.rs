@@ -55,6 +55,8 @@ pub struct ServeConfig {
     pub anchor_dir: Option<PathBuf>,
     /// How often retention prunes expired trace events.
     pub prune_interval: Duration,
+    /// The fleet log's checkpoint schedule and anchors (`masking` unused).
+    pub fleet_trace: super::trace_settings::TraceSettings,
 }
 
 impl Default for ServeConfig {
@@ -78,6 +80,7 @@ impl Default for ServeConfig {
             tls: None,
             anchor_dir: None,
             prune_interval: super::pruner::INTERVAL,
+            fleet_trace: super::trace_settings::TraceSettings::default(),
         }
     }
 }
@@ -249,6 +252,10 @@ impl Server {
                 key: keys::parse_verifying_key(&path.display().to_string(), &read(path)?)?,
             });
         }
+        config
+            .fleet_trace
+            .validate()
+            .map_err(|e| ServeError::Setup(format!("fleet log settings: {e}")))?;
         let state = AppState::new(StateConfig {
             store,
             engine,
@@ -260,6 +267,7 @@ impl Server {
                 .anchor_dir
                 .clone()
                 .unwrap_or_else(|| config.data_dir.join("anchors")),
+            fleet_trace: config.fleet_trace.clone(),
         })
         .await?;
         let mut builtins = Vec::new();

@@ -38,6 +38,10 @@ pub struct TenantRuntime {
     pub degraded: Option<String>,
     /// Whether its decisions may be evaluated in place ([`Pace`]).
     pub pace: Pace,
+    /// Decisions a second admitted while a pack of the tenant is
+    /// quarantined (its `quarantine.paced_per_s`; see
+    /// [`super::admission::Admission::pace`]).
+    pub paced_per_s: u32,
 }
 
 /// How fast a tenant's packs have been, deciding where its decisions are
@@ -123,6 +127,8 @@ pub struct StateConfig {
     pub require_signed_packs: bool,
     /// Where file anchors are written.
     pub anchor_dir: std::path::PathBuf,
+    /// The fleet log's checkpoint schedule and anchors ([`super::fleet_log`]).
+    pub fleet_trace: super::trace_settings::TraceSettings,
 }
 
 struct Inner {
@@ -135,6 +141,7 @@ struct Inner {
     alarms: super::integrity::Alarms,
     breakers: crate::Breakers,
     admission: super::admission::Admission,
+    fleet_key: tokio::sync::OnceCell<ed25519_dalek::SigningKey>,
 }
 
 /// Shadow differences being written at once, at most.
@@ -163,6 +170,7 @@ impl AppState {
             alarms: super::integrity::Alarms::default(),
             breakers: super::quarantine::registry(config.store.clone()),
             admission: super::admission::Admission::default(),
+            fleet_key: tokio::sync::OnceCell::new(),
             config,
         })))
     }
@@ -221,6 +229,16 @@ impl AppState {
     /// Where file anchors are written.
     pub fn anchor_dir(&self) -> &std::path::Path {
         &self.0.config.anchor_dir
+    }
+
+    /// The fleet log's checkpoint schedule and anchors.
+    pub fn fleet_trace(&self) -> &super::trace_settings::TraceSettings {
+        &self.0.config.fleet_trace
+    }
+
+    /// The fleet log's key, once loaded ([`super::fleet_log::signing_key`]).
+    pub fn fleet_key(&self) -> &tokio::sync::OnceCell<ed25519_dalek::SigningKey> {
+        &self.0.fleet_key
     }
 
     /// Whether unsigned packs are rejected.
@@ -334,6 +352,7 @@ impl AppState {
             masker: Masker::new(settings.trace_or_default().masking, &secret),
             degraded: None,
             pace: Pace::default(),
+            paced_per_s: settings.quarantine_or_default().paced_per_s,
         });
         if let Ok(mut m) = self.0.runtimes.write() {
             m.insert(tenant.to_owned(), Arc::clone(&rt));
@@ -377,6 +396,7 @@ impl AppState {
             masker: last.masker.clone(),
             degraded: Some(e.detail.clone()),
             pace: Pace::default(),
+            paced_per_s: last.paced_per_s,
         });
         if let Ok(mut m) = self.0.runtimes.write() {
             m.insert(tenant.to_owned(), Arc::clone(&rt));

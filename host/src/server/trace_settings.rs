@@ -13,15 +13,19 @@ use utoipa::ToSchema;
 pub struct Retention {
     /// Decisions on financial actions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<u64>, maximum = 4_294_967_295_u64)]
     pub financial_days: Option<u32>,
     /// Decisions on read-only actions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<u64>, maximum = 4_294_967_295_u64)]
     pub read_only_days: Option<u32>,
     /// Decisions on other actions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<u64>, maximum = 4_294_967_295_u64)]
     pub action_days: Option<u32>,
     /// Configuration events (packs, compositions, tenants, pruning).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<u64>, maximum = 4_294_967_295_u64)]
     pub admin_days: Option<u32>,
 }
 
@@ -66,7 +70,9 @@ pub enum MaskAction {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MaskRule {
-    /// RFC 6901 pointer starting with `/args/` or `/context/`, e.g. `/args/card_number`.
+    /// RFC 6901 pointer starting with `/args/` or `/context/`, e.g.
+    /// `/args/card_number` (at most 1024 characters).
+    #[schema(max_length = 1024, pattern = "^/(args|context)/([^~\\u0000]|~[01])+$")]
     pub pointer: String,
     /// Redact or hash.
     pub action: MaskAction,
@@ -79,12 +85,18 @@ pub enum Anchor {
     /// Appends each signed checkpoint as one JSON line to a file under the
     /// server's anchor directory (`--anchor-dir`).
     File {
-        /// File name, relative to the anchor directory (no `..`, not absolute).
+        /// File name, relative to the anchor directory: `/`-separated
+        /// names, none empty, `.` or `..` (at most 1024 characters).
+        #[schema(
+            max_length = 1024,
+            pattern = r"^([^/.\u0000][^/\u0000]*|\.[^/.\u0000][^/\u0000]*|\.\.[^/\u0000]+)(/([^/.\u0000][^/\u0000]*|\.[^/.\u0000][^/\u0000]*|\.\.[^/\u0000]+))*$"
+        )]
         path: String,
     },
     /// POSTs each signed checkpoint as JSON to a URL.
     Webhook {
-        /// `http://` URL.
+        /// `http://` URL (at most 1024 characters).
+        #[schema(max_length = 1024, pattern = "^http://[^\\u0000]+$")]
         url: String,
     },
 }
@@ -117,7 +129,7 @@ pub struct TraceSettings {
     #[schema(maximum = 2_592_000_000_u64)]
     pub checkpoint_every_ms: u64,
     /// Fields masked before decision events are stored.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::json_object::each")]
     pub masking: Vec<MaskRule>,
     /// Where checkpoints are also published.
     #[serde(default)]
@@ -149,9 +161,9 @@ impl TraceSettings {
             ));
         }
         for (i, r) in self.masking.iter().enumerate() {
-            if r.pointer.contains('\0') || r.pointer.len() > 1024 {
+            if r.pointer.contains('\0') || r.pointer.chars().count() > 1024 {
                 return Err(format!(
-                    "settings.trace.masking[{i}].pointer must be at most 1024 bytes and contain no NUL character"
+                    "settings.trace.masking[{i}].pointer must be at most 1024 characters and contain no NUL character"
                 ));
             }
             let ok_root = ["/args/", "/context/"]
@@ -175,18 +187,18 @@ impl TraceSettings {
                 Anchor::File { path } => path,
                 Anchor::Webhook { url } => url,
             };
-            if text.contains('\0') || text.len() > 1024 {
+            if text.contains('\0') || text.chars().count() > 1024 {
                 return Err(format!(
-                    "settings.trace.anchors[{i}] must be at most 1024 bytes and contain no NUL character"
+                    "settings.trace.anchors[{i}] must be at most 1024 characters and contain no NUL character"
                 ));
             }
             match a {
                 Anchor::File { path } => {
-                    let p = std::path::Path::new(path);
-                    let escapes = p
-                        .components()
-                        .any(|c| !matches!(c, std::path::Component::Normal(_)));
-                    if path.is_empty() || escapes {
+                    // Names only: nothing absolute, empty, `.` or `..`.
+                    let inside = path
+                        .split('/')
+                        .all(|c| !c.is_empty() && c != "." && c != "..");
+                    if !inside {
                         return Err(format!(
                             "settings.trace.anchors[{i}].path `{path}` must be a relative path inside the anchor directory"
                         ));

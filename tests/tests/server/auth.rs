@@ -213,6 +213,35 @@ async fn check_matrix(app: &App, endpoints: &[Endpoint]) {
                     allowed_status(&r, e, "fleet admin");
                 }
             }
+            Access::Fleet(allowed) => {
+                // 5. A tenant's token, even with every role (fleet-admin too).
+                for tenant in ["acme", "beta"] {
+                    let t = app.token(tenant, &ALL_ROLES);
+                    let r = send(app, e, Some(&t)).await;
+                    let case = format!("a {tenant} token with every role");
+                    assert_denied(&r, StatusCode::FORBIDDEN, Some(&t), &what(&case));
+                    forbidden_details.insert(r.detail().to_owned());
+                }
+                // 6. Fleet scope without an allowed role.
+                let missing: Vec<Role> = ALL_ROLES
+                    .into_iter()
+                    .filter(|r| !allowed.contains(r) && *r != Role::FleetAdmin)
+                    .collect();
+                for roles in missing.iter().map(|r| vec![*r]).chain([missing.clone()]) {
+                    let t = app.token("*", &roles);
+                    let r = send(app, e, Some(&t)).await;
+                    let case = format!("a `*` token with {roles:?}");
+                    assert_denied(&r, StatusCode::FORBIDDEN, Some(&t), &what(&case));
+                    forbidden_details.insert(r.detail().to_owned());
+                }
+                // 7. Each allowed role with fleet scope, and the fleet admin.
+                for role in allowed {
+                    let r = send(app, e, Some(&app.token("*", &[*role]))).await;
+                    allowed_status(&r, e, &format!("`*` {role:?}"));
+                }
+                let r = send(app, e, Some(&app.admin())).await;
+                allowed_status(&r, e, "fleet admin");
+            }
             Access::Any => {
                 // There is no wrong tenant or role: any valid token reads.
                 for (tenant, role) in [

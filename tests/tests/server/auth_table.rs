@@ -28,6 +28,8 @@ pub(crate) enum Access {
     FleetAdmin,
     /// A token of the path's tenant (`acme`) with one of these roles.
     Tenant(&'static [Role]),
+    /// A fleet admin, or a `*` token with one of these roles (the fleet log).
+    Fleet(&'static [Role]),
     /// Any valid token.
     Any,
 }
@@ -257,6 +259,47 @@ pub(crate) fn endpoints(fx: &Fixtures) -> Vec<Endpoint> {
             "/v1/tenants/{tenant}/trace/verify",
             "/v1/tenants/acme/trace/verify",
             Tenant(&[Role::Auditor]),
+            Empty,
+            OK,
+        ),
+        // The fleet log: checkpoint on demand, the latest, verify, events, key.
+        ep(
+            Method::POST,
+            "/v1/fleet/trace/checkpoint",
+            "/v1/fleet/trace/checkpoint",
+            Fleet(OPS_AUDIT),
+            Empty,
+            OK,
+        ),
+        ep(
+            Method::GET,
+            "/v1/fleet/trace/checkpoint",
+            "/v1/fleet/trace/checkpoint",
+            Fleet(OPS_AUDIT),
+            Empty,
+            OK,
+        ),
+        ep(
+            Method::GET,
+            "/v1/fleet/trace/verify",
+            "/v1/fleet/trace/verify",
+            Fleet(&[Role::Auditor]),
+            Empty,
+            OK,
+        ),
+        ep(
+            Method::GET,
+            "/v1/fleet/trace/events",
+            "/v1/fleet/trace/events",
+            Fleet(&[Role::Auditor]),
+            Empty,
+            OK,
+        ),
+        ep(
+            Method::GET,
+            "/v1/fleet/public-key",
+            "/v1/fleet/public-key",
+            Fleet(OPS_AUDIT),
             Empty,
             OK,
         ),

@@ -30,11 +30,17 @@ async fn decide(app: &App, n: usize, prefix: &str) {
 /// Rewrites the stored log from `from` on as a forger with database access
 /// would: different events, every link recomputed, the head row moved.
 pub(crate) async fn rewrite_from(app: &App, from: u64) {
+    rewrite_log(app, "acme", from).await;
+}
+
+/// [`rewrite_from`] for any log (a tenant's, or the fleet log).
+pub(crate) async fn rewrite_log(app: &App, log: &str, from: u64) {
     let store = app.state.store();
-    let (last, _) = store.trace_head("acme").await.unwrap().unwrap();
-    let before = store.trace_rows("acme", from - 2, 1).await.unwrap();
-    let mut chain = Chain::resume("acme", from - 1, parse_hash(&before[0].hash).unwrap());
-    sqlx::query("DELETE FROM trace_events WHERE tenant = 'acme' AND seq >= $1")
+    let (last, _) = store.trace_head(log).await.unwrap().unwrap();
+    let before = store.trace_rows(log, from - 2, 1).await.unwrap();
+    let mut chain = Chain::resume(log, from - 1, parse_hash(&before[0].hash).unwrap());
+    sqlx::query("DELETE FROM trace_events WHERE tenant = $1 AND seq >= $2")
+        .bind(log)
         .bind(from as i64)
         .execute(store.pool())
         .await
@@ -46,8 +52,9 @@ pub(crate) async fn rewrite_from(app: &App, from: u64) {
             .unwrap();
         sqlx::query(
             "INSERT INTO trace_events (tenant, seq, at_ms, class, kind, event, prev, hash) \
-             VALUES ('acme', $1, 1, 'financial', 'decision', $2, $3, $4)",
+             VALUES ($1, $2, 1, 'financial', 'decision', $3, $4, $5)",
         )
+        .bind(log)
         .bind(seq as i64)
         .bind(text)
         .bind(prev)
@@ -56,14 +63,15 @@ pub(crate) async fn rewrite_from(app: &App, from: u64) {
         .await
         .unwrap();
     }
-    sqlx::query("UPDATE trace_heads SET seq = $1, head = $2 WHERE tenant = 'acme'")
+    sqlx::query("UPDATE trace_heads SET seq = $1, head = $2 WHERE tenant = $3")
         .bind(chain.last_seq() as i64)
         .bind(hex::encode(chain.head()))
+        .bind(log)
         .execute(store.pool())
         .await
         .unwrap();
     // Internally consistent: the chain alone verifies.
-    assert!(store.trace_verify("acme").await.unwrap().ok());
+    assert!(store.trace_verify(log).await.unwrap().ok());
 }
 
 async fn alarms(app: &App) -> Vec<Value> {

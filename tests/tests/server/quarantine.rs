@@ -164,6 +164,89 @@ both!(
     }
 );
 
+both!(a_quarantined_tenant_is_paced, |app: App| async move {
+    let app = std::sync::Arc::new(app);
+    noisy(&app).await;
+    let r = app
+        .patch(
+            "/v1/tenants/noisy",
+            &app.admin(),
+            &json!({"settings": {"quarantine": {"failures": 3, "window_ms": 60000,
+                "backoff_ms": 60000, "max_backoff_ms": 60000, "paced_per_s": 2}}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
+    app.tenant_with("quiet", &["treasury"], json!({"default_effect": "allow"}))
+        .await;
+    let rt = app.token("noisy", &[Role::Runtime]);
+    let quiet = app.token("quiet", &[Role::Runtime]);
+    for i in 0..3 {
+        let r = app
+            .post(
+                "/v1/tenants/noisy/evaluate",
+                &rt,
+                &call("loop", &format!("l{i}")),
+            )
+            .await;
+        assert_eq!(r.json["verdict"], "deny", "{:?}", r.json);
+    }
+    // The first quarantined decision paces the tenant: 2 a second, and
+    // no decision waits over a second for its turn.
+    let r = app
+        .post("/v1/tenants/noisy/evaluate", &rt, &call("fine", "q0"))
+        .await;
+    assert_eq!(r.json["verdict"], "deny", "{:?}", r.json);
+    let retries: Vec<_> = (0..12)
+        .map(|i| {
+            let (app, rt) = (app.clone(), rt.clone());
+            tokio::spawn(async move {
+                app.post(
+                    "/v1/tenants/noisy/evaluate",
+                    &rt,
+                    &call("fine", &format!("r{i}")),
+                )
+                .await
+            })
+        })
+        .collect();
+    // Meanwhile the other tenant is served as usual.
+    let r = app
+        .post(
+            "/v1/tenants/quiet/evaluate",
+            &quiet,
+            &payment("quiet", "p", 100),
+        )
+        .await;
+    assert_eq!(r.json["verdict"], "allow", "{:?}", r.json);
+    let mut decided = 0;
+    for t in retries {
+        let r = t.await.unwrap();
+        match r.status {
+            StatusCode::OK => {
+                assert_eq!(r.json["verdict"], "deny", "{:?}", r.json);
+                decided += 1;
+            }
+            StatusCode::TOO_MANY_REQUESTS => {
+                assert_eq!(r.problem(), "too-many-requests", "{:?}", r.json);
+                assert_eq!(r.headers["retry-after"], "1");
+            }
+            s => panic!("{s}: {:?}", r.json),
+        }
+    }
+    // Turns now, in half a second and in a second: at most three.
+    assert!((1..=3).contains(&decided), "{decided} of 12 decided");
+    // The pace is a setting: bounded like the others.
+    let r = app
+        .patch(
+            "/v1/tenants/noisy",
+            &app.admin(),
+            &json!({"settings": {"quarantine": {"paced_per_s": 10_000_000}}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.json);
+    assert!(r.detail().contains("paced_per_s"), "{:?}", r.json);
+});
+
 both!(quarantine_settings_are_validated, |app: App| async move {
     let admin = app.admin();
     for (bad, says) in [

@@ -23,6 +23,7 @@ pub struct VersionedComposition {
     /// In responses: the stored version.
     pub version: i64,
     /// The document.
+    #[serde(deserialize_with = "crate::json_object::object")]
     pub composition: CompositionDoc,
     /// Which version of each pack serves the tenant now, and why (responses only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -133,8 +134,17 @@ pub struct VersionedLayer {
     /// On `PUT`: the version the edit is based on. In responses: the stored version.
     pub version: i64,
     /// The layer (its name is always `fleet`).
-    #[schema(value_type = super::schemas::OverrideLayer)]
+    #[schema(value_type = super::schemas::FleetLayer)]
+    #[serde(deserialize_with = "fleet_layer")]
     pub layer: Layer,
+}
+
+/// The fleet layer of a `PUT`: a layer object whose `name` may be left out
+/// (it is `fleet` whatever is given).
+fn fleet_layer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Layer, D::Error> {
+    let mut map = serde_json::Map::deserialize(d)?;
+    map.entry("name").or_insert_with(|| json!("fleet"));
+    Layer::deserialize(serde_json::Value::Object(map)).map_err(serde::de::Error::custom)
 }
 
 /// Reads the fleet layer (applies to every tenant that uses its packs).

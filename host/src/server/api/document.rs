@@ -1,7 +1,8 @@
 //! The OpenAPI document's shared parts that the route annotations cannot
 //! say once for all: every error an operation can answer, as an RFC 9457
 //! problem (`application/problem+json`), so the document lists every
-//! status the service returns and generated clients parse its errors.
+//! status the service returns and generated clients parse its errors; and
+//! what the schema derive cannot say ([`close_schemas`]).
 
 use serde_json::{Value, json};
 
@@ -104,16 +105,16 @@ pub fn add_problems(doc: &mut Value) {
 }
 
 /// String parameters carry the bounds the edge enforces (no NUL, at most
-/// 256 bytes in a path segment and 1024 in a query value), so a value the
-/// document calls valid passes the edge.
+/// 256 characters in a path segment and 1024 in a query value), so a value
+/// the document calls valid passes the edge, and one it calls invalid does not.
 fn bound_parameters(op: &mut serde_json::Map<String, Value>) {
     let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) else {
         return;
     };
     for p in params {
         let max = match p.get("in").and_then(Value::as_str) {
-            Some("path") => crate::server::edge::MAX_SEGMENT_BYTES,
-            Some("query") => crate::server::edge::MAX_QUERY_VALUE_BYTES,
+            Some("path") => crate::server::edge::MAX_SEGMENT_CHARS,
+            Some("query") => crate::server::edge::MAX_QUERY_VALUE_CHARS,
             _ => continue,
         };
         let Some(schema) = p.get_mut("schema").and_then(Value::as_object_mut) else {
@@ -128,8 +129,46 @@ fn bound_parameters(op: &mut serde_json::Map<String, Value>) {
             schema
                 .entry("pattern")
                 .or_insert_with(|| json!("^[^\\u0000]*$"));
-            // A byte bound, stated in characters: conservative for UTF-8.
-            schema.entry("maxLength").or_insert_with(|| json!(max / 4));
+            schema.entry("maxLength").or_insert_with(|| json!(max));
         }
+    }
+}
+
+/// Schemas of internally tagged enums whose variants refuse unknown fields
+/// (`#[serde(tag = ..., deny_unknown_fields)]`, which the derive does not
+/// carry into the variants).
+const CLOSED_VARIANTS: &[&str] = &["RolloutStage", "Anchor"];
+
+/// Says in the schemas what the derive leaves out: tagged variants that
+/// refuse unknown fields, and the bounds of a batch's list of requests
+/// (any JSON values, each validated on its own).
+pub fn close_schemas(doc: &mut Value) {
+    let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    for name in CLOSED_VARIANTS {
+        if let Some(variants) = schemas
+            .get_mut(*name)
+            .and_then(|s| s.get_mut("oneOf"))
+            .and_then(Value::as_array_mut)
+        {
+            for v in variants {
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("additionalProperties".to_owned(), json!(false));
+                }
+            }
+        }
+    }
+    if let Some(requests) = schemas
+        .get_mut("BatchRequest")
+        .and_then(|s| s.pointer_mut("/properties/requests"))
+        .and_then(Value::as_object_mut)
+    {
+        requests.insert("items".to_owned(), json!({}));
+        requests.insert("minItems".to_owned(), json!(1));
+        requests.insert("maxItems".to_owned(), json!(super::evaluate::MAX_BATCH));
     }
 }

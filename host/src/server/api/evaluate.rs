@@ -62,7 +62,7 @@ pub enum Explain {
 pub struct EvaluateParams {
     /// `summary` (the default) or `full`.
     #[serde(default)]
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<String>, pattern = "^(summary|full)$")]
     pub explain: Explain,
 }
 
@@ -173,6 +173,25 @@ async fn admit(st: &AppState, tenant: &str) -> Result<crate::server::admission::
             format!("too many decisions of tenant `{tenant}` are waiting; retry shortly"),
         )
     })
+}
+
+/// A decision that failed closed because a pack is quarantined paces the
+/// tenant's further decisions (see [`crate::server::admission`]).
+fn pace_if_quarantined<'a>(
+    st: &AppState,
+    tenant: &str,
+    rt: &TenantRuntime,
+    mut evaluated: impl Iterator<Item = &'a Evaluated>,
+) {
+    if evaluated.any(|e| {
+        e.decision
+            .explanation
+            .packs
+            .iter()
+            .any(|p| p.is_quarantined())
+    }) {
+        st.admission().pace(tenant, rt.paced_per_s);
+    }
 }
 
 /// The answer when the pool refuses work: 429 when the tenant's own queue
@@ -379,6 +398,7 @@ pub async fn evaluate(
         .next()
         .ok_or_else(|| ApiError::internal("the pool returned no decision"))??;
     let req = &reqs[0];
+    pace_if_quarantined(&st, &tenant, &rt, std::iter::once(&evaluated));
     let mut response = respond(&st, &tenant, &rt, req, evaluated, params.explain);
     record(&st, &tenant, &rt, vec![(req, &mut response)]).await?;
     Ok(Json(response))
@@ -389,7 +409,9 @@ pub async fn evaluate(
 #[serde(deny_unknown_fields)]
 pub struct BatchRequest {
     /// 1 to 1000 requests; a malformed one gets its error in its place.
-    #[schema(value_type = Vec<super::schemas::DecisionRequest>, min_items = 1, max_items = 1000)]
+    /// Each is a `DecisionRequest`; any JSON value is taken, and one that
+    /// is not a valid request gets its problem in its place in the results.
+    #[schema(value_type = Vec<serde_json::Value>, min_items = 1, max_items = 1000)]
     pub requests: Vec<Box<RawValue>>,
 }
 
@@ -450,6 +472,7 @@ pub async fn batch(
     }
     let valid = Arc::new(valid);
     let evaluated = evaluate_on_pool(&st, &tenant, &rt, &composition, &valid).await;
+    pace_if_quarantined(&st, &tenant, &rt, evaluated.iter().flatten());
     let mut decided: Vec<Result<EvaluateResponse, ApiError>> = evaluated
         .into_iter()
         .zip(valid.iter())

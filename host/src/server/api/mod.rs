@@ -4,6 +4,7 @@
 pub mod compositions;
 mod document;
 pub mod evaluate;
+pub mod fleet_trace;
 pub mod packs;
 pub mod replay;
 pub mod rollouts;
@@ -133,25 +134,34 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(trace::verify))
         .routes(routes!(trace::prune))
         .routes(routes!(trace_query::events))
+        .routes(routes!(fleet_trace::fleet_events))
+        .routes(routes!(
+            fleet_trace::get_fleet_checkpoint,
+            fleet_trace::make_fleet_checkpoint
+        ))
+        .routes(routes!(fleet_trace::verify_fleet))
+        .routes(routes!(fleet_trace::fleet_public_key))
         .routes(routes!(trace_query::run))
         .routes(routes!(trace_query::export))
         .routes(routes!(replay::replay))
         .routes(routes!(replay::what_if))
 }
 
-/// The OpenAPI 3 document of the API.
-pub fn openapi() -> utoipa::openapi::OpenApi {
+/// The OpenAPI 3 document of the API (as served at `/openapi.json`).
+pub fn openapi() -> serde_json::Value {
     complete(api().split_for_parts().1)
 }
 
 /// The route annotations' document with what they cannot say once for
-/// all (every problem response: [`document`]).
-fn complete(doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
-    let Ok(mut v) = serde_json::to_value(&doc) else {
-        return doc;
+/// all (every problem response, closed schemas: [`document`]).
+fn complete(doc: utoipa::openapi::OpenApi) -> serde_json::Value {
+    let mut v = match serde_json::to_value(&doc) {
+        Ok(v) => v,
+        Err(e) => serde_json::json!({"error": format!("cannot encode the API document: {e}")}),
     };
     document::add_problems(&mut v);
-    serde_json::from_value(v).unwrap_or(doc)
+    document::close_schemas(&mut v);
+    v
 }
 
 async fn not_found() -> ApiError {

@@ -53,7 +53,7 @@ pub struct ReplayBody {
 /// routes, reason and findings with the log.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/trace/replay", tag = "trace",
     params(("tenant" = String, Path, description = "Tenant id")),
-    request_body = ReplayBody,
+    request_body = super::schemas::ReplaySelector,
     responses((status = 200, body = ReplayReport),
         (status = 404, body = Problem, description = "no such decision or sequence number"),
         (status = 409, body = Problem, description = "the configuration or a pack's bytes are gone"),
@@ -67,8 +67,18 @@ pub async fn replay(
 ) -> Result<Json<ReplayReport>, ApiError> {
     caller.tenant(&tenant, &[Role::Operator])?;
     let target = match (body.decision_id, body.seq) {
-        (Some(id), None) => Target::DecisionId(id),
-        (None, Some(seq)) => Target::Seq(seq),
+        (Some(id), None) => {
+            crate::server::extract::body_text("decision_id", &id, 256)?;
+            Target::DecisionId(id)
+        }
+        (None, Some(seq)) if i64::try_from(seq).is_ok() => Target::Seq(seq),
+        (None, Some(_)) => {
+            return Err(ApiError::new(
+                Kind::Unprocessable,
+                "`seq` is larger than any sequence number",
+            )
+            .with(serde_json::json!({"field": "seq"})));
+        }
         _ => {
             return Err(ApiError::new(
                 Kind::Unprocessable,
@@ -95,6 +105,7 @@ pub struct CandidateBody {
     /// `fleet` or `tenant`; default: the fleet catalog, else the tenant's private packs.
     pub source: Option<Source>,
     /// A draft composition, resolved and built like `PUT .../composition` does.
+    #[serde(default, deserialize_with = "crate::json_object::optional")]
     pub composition: Option<CompositionDoc>,
 }
 
@@ -110,6 +121,8 @@ pub struct WhatIfBody {
     #[schema(minimum = 1, maximum = 10000)]
     pub limit: Option<usize>,
     /// The candidate.
+    #[schema(value_type = super::schemas::Candidate)]
+    #[serde(deserialize_with = "crate::json_object::object")]
     pub candidate: CandidateBody,
 }
 
@@ -139,6 +152,8 @@ pub async fn what_if(
     let c = body.candidate;
     let candidate = match (c.pack, c.version, c.composition) {
         (Some(pack), Some(version), None) => {
+            crate::server::extract::body_text("candidate.pack", &pack, 64)?;
+            crate::server::extract::body_text("candidate.version", &version, 256)?;
             what_if::candidate_pack(st.store(), &st, &tenant, &pack, &version, c.source).await?
         }
         (None, None, Some(doc)) if c.source.is_none() => {

@@ -20,8 +20,10 @@ use utoipa::ToSchema;
 #[serde(deny_unknown_fields)]
 pub struct StartRollout {
     /// A fleet pack.
+    #[schema(value_type = super::schemas::PackName)]
     pub pack: String,
     /// The version to move to; the rollout starts from the current version.
+    #[schema(value_type = super::schemas::Version)]
     pub to: String,
     /// First stage, e.g. `{"kind": "canary", "tenants": ["acme"]}`.
     #[schema(value_type = super::schemas::RolloutStage)]
@@ -411,6 +413,7 @@ pub struct ShadowParams {
     /// Only this tenant's differences.
     pub tenant: Option<String>,
     /// Items per page, 1..=500.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<usize>,
     /// The previous page's `next_cursor`.
     pub cursor: Option<String>,

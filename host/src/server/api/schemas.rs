@@ -8,8 +8,14 @@
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+/// A text of at most 256 characters without NUL (a role, a tag).
+#[derive(Deserialize, ToSchema)]
+#[schema(value_type = String, pattern = "^[^\\u0000]{0,256}$")]
+pub struct DocText(String);
+
 /// A decision request (see the README's request schema).
-#[derive(ToSchema)]
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct DecisionRequest {
     /// Unique id chosen by the runtime.
     #[schema(max_length = 256, pattern = "^[^\\u0000]*$")]
@@ -27,7 +33,8 @@ pub struct DecisionRequest {
 }
 
 /// Who is acting.
-#[derive(ToSchema)]
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct DecisionPrincipal {
     /// The agent's id.
     #[schema(max_length = 256, pattern = "^[^\\u0000]*$")]
@@ -35,9 +42,10 @@ pub struct DecisionPrincipal {
     /// The human or service the agent acts for.
     #[schema(max_length = 256, pattern = "^[^\\u0000]*$")]
     on_behalf_of: Option<String>,
-    /// The agent's roles (at most 64, each at most 256 bytes).
-    #[schema(max_items = 64, value_type = Option<Vec<String>>)]
-    roles: Option<Vec<String>>,
+    /// The agent's roles (at most 64, each at most 256 characters).
+    #[serde(default)]
+    #[schema(max_items = 64)]
+    roles: Vec<DocText>,
 }
 
 /// How dangerous a tool call is.
@@ -57,9 +65,11 @@ pub enum DecisionSafetyClass {
 }
 
 /// An amount in minor units.
-#[derive(ToSchema)]
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct DecisionMoney {
-    /// Minor units.
+    /// Minor units, within ±(2^53 - 1).
+    #[schema(minimum = -9_007_199_254_740_991_i64, maximum = 9_007_199_254_740_991_i64)]
     minor_units: i64,
     /// ISO 4217 code.
     #[schema(pattern = "^[A-Z]{3}$")]
@@ -67,7 +77,8 @@ pub struct DecisionMoney {
 }
 
 /// The tool call.
-#[derive(ToSchema)]
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct DecisionAction {
     /// Tool name.
     #[schema(max_length = 256, pattern = "^[^\\u0000]*$")]
@@ -79,9 +90,10 @@ pub struct DecisionAction {
     /// The other party.
     #[schema(max_length = 1024, pattern = "^[^\\u0000]*$")]
     counterparty: Option<String>,
-    /// Labels (at most 64, each at most 256 bytes).
-    #[schema(max_items = 64, value_type = Option<Vec<String>>)]
-    tags: Option<Vec<String>>,
+    /// Labels (at most 64, each at most 256 characters).
+    #[serde(default)]
+    #[schema(max_items = 64)]
+    tags: Vec<DocText>,
     /// The tool call's arguments.
     #[schema(value_type = Option<Object>)]
     args: Option<serde_json::Value>,
@@ -89,13 +101,13 @@ pub struct DecisionAction {
 
 /// A rollout stage.
 #[derive(Deserialize, ToSchema)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum RolloutStage {
     /// Named tenants.
     Canary {
         /// The tenants.
         #[schema(min_items = 1)]
-        tenants: Vec<String>,
+        tenants: Vec<TenantId>,
     },
     /// A share of tenants by stable bucket.
     Percentage {
@@ -118,20 +130,23 @@ pub enum RolloutMode {
 }
 
 /// An override layer.
-#[derive(ToSchema)]
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct OverrideLayer {
     /// Name shown in explanations (`fleet`, `tenant:acme`).
     #[schema(min_length = 1, max_length = 256)]
     name: String,
     /// When set, the layer may only make outcomes stricter.
-    restrict_only: Option<bool>,
+    #[serde(default)]
+    restrict_only: bool,
     /// Overrides per pack name, then per rule id.
-    #[schema(value_type = Option<std::collections::BTreeMap<String, std::collections::BTreeMap<String, RuleOverrideDoc>>>)]
-    packs: Option<serde_json::Value>,
+    #[serde(default)]
+    packs: std::collections::BTreeMap<String, std::collections::BTreeMap<String, RuleOverrideDoc>>,
 }
 
 /// What a layer changes about one rule.
-#[derive(ToSchema)]
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RuleOverrideDoc {
     /// Turn the rule on or off.
     enabled: Option<bool>,
@@ -141,4 +156,123 @@ pub struct RuleOverrideDoc {
     /// Replace the verdict of the rule's deny and escalate findings.
     #[schema(value_type = Option<String>, pattern = "^(allow|deny|escalate)$")]
     verdict: Option<String>,
+}
+
+/// Which decision to replay: by id or by sequence number (one of the two).
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum ReplaySelector {
+    /// By decision id.
+    ById(ReplayById),
+    /// By sequence number.
+    BySeq(ReplayBySeq),
+}
+
+/// A decision by its id.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayById {
+    /// The decision id returned by `evaluate`.
+    #[schema(min_length = 1, max_length = 256, pattern = "^[^\\u0000]*$")]
+    decision_id: String,
+}
+
+/// A decision by its event's sequence number.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayBySeq {
+    /// The decision event's sequence number in the tenant's log.
+    #[schema(minimum = 1, maximum = 9_223_372_036_854_775_807_i64)]
+    seq: i64,
+}
+
+/// A tenant id: 1 to 63 lowercase letters, digits and `-`, starting with a
+/// letter or digit.
+#[derive(Deserialize, ToSchema)]
+#[schema(value_type = String, pattern = "^[a-z0-9][a-z0-9-]{0,62}$")]
+pub struct TenantId(String);
+
+/// A pack name: 1 to 64 lowercase letters, digits, `-` and `_`.
+#[derive(Deserialize, ToSchema)]
+#[schema(value_type = String, pattern = "^[a-z0-9_-]{1,64}$")]
+pub struct PackName(String);
+
+/// A semantic version (semver.org; ASCII digits, numbers that fit 64 bits).
+#[derive(Deserialize, ToSchema)]
+#[schema(value_type = String, pattern = r"^(0|[1-9][0-9]{0,15})\.(0|[1-9][0-9]{0,15})\.(0|[1-9][0-9]{0,15})(-((0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*)(\.(0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*))*))?(\+([0-9a-zA-Z-]+(\.[0-9a-zA-Z-]+)*))?$")]
+pub struct Version(String);
+
+/// What a what-if run re-evaluates under: a catalog version of one pack,
+/// or a draft composition.
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum Candidate {
+    /// A catalog version of one pack swapped into each recorded configuration.
+    Pack(PackCandidate),
+    /// A draft composition, resolved and built like `PUT .../composition` does.
+    Composition(CompositionCandidate),
+}
+
+/// A catalog version of one pack.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PackCandidate {
+    /// Pack name.
+    pack: PackName,
+    /// Exact version.
+    version: Version,
+    /// `fleet` or `tenant`; default: the fleet catalog, else the tenant's private packs.
+    #[schema(value_type = Option<String>, pattern = "^(fleet|tenant)$")]
+    source: Option<String>,
+}
+
+/// A draft composition.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompositionCandidate {
+    /// The composition.
+    #[schema(value_type = crate::server::resolve::CompositionDoc)]
+    composition: serde_json::Value,
+}
+
+/// A tenant's quarantine thresholds (see `warden_host::BreakerConfig`).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Quarantine {
+    /// Failures within the window that open the breaker (0: never; default 5).
+    #[schema(minimum = 0, maximum = 10000)]
+    #[serde(default)]
+    failures: u32,
+    /// The window failures are counted in, ms (default 10000).
+    #[schema(minimum = 1, maximum = 86_400_000)]
+    #[serde(default)]
+    window_ms: u64,
+    /// The first quarantine, ms; doubled after each failed probe (default 30000).
+    #[schema(minimum = 1, maximum = 86_400_000)]
+    #[serde(default)]
+    backoff_ms: u64,
+    /// The longest quarantine, ms, at least `backoff_ms` (default 600000).
+    #[schema(minimum = 1, maximum = 86_400_000)]
+    #[serde(default)]
+    max_backoff_ms: u64,
+    /// Decisions a second while quarantined (0: not paced; default 20).
+    #[schema(minimum = 0, maximum = 100_000)]
+    #[serde(default)]
+    paced_per_s: u32,
+}
+
+/// The fleet layer: an override layer whose name is always `fleet` (a
+/// name given is ignored).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FleetLayer {
+    /// Ignored: the fleet layer is named `fleet`.
+    #[serde(default)]
+    name: String,
+    /// When set, the layer may only make outcomes stricter.
+    #[serde(default)]
+    restrict_only: bool,
+    /// Overrides per pack name, then per rule id.
+    #[serde(default)]
+    packs: std::collections::BTreeMap<String, std::collections::BTreeMap<String, RuleOverrideDoc>>,
 }

@@ -25,16 +25,28 @@ use utoipa::ToSchema;
 #[serde(deny_unknown_fields)]
 pub struct TenantSettings {
     /// Trace retention per event class.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::json_object::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub retention: Option<Retention>,
     /// Trace log: checkpoint cadence, masking, anchoring.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::json_object::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub trace: Option<TraceSettings>,
     /// When a pack that keeps failing (deadline, memory, trap) is
     /// quarantined for this tenant, and for how long (defaults: 5 failures
     /// in 10 s, 30 s doubling up to 10 min).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[serde(
+        default,
+        deserialize_with = "crate::json_object::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<super::schemas::Quarantine>)]
     pub quarantine: Option<crate::BreakerConfig>,
     /// Approval routing: routes, escalation chains, SLAs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -110,12 +122,18 @@ impl TenantSettings {
 #[serde(deny_unknown_fields)]
 pub struct CreateTenant {
     /// Lowercase letters, digits and `-`, 1 to 63 characters, starting with a letter or digit.
+    #[schema(pattern = "^[a-z0-9][a-z0-9-]{0,62}$")]
     pub id: String,
-    /// Display name (defaults to the id).
+    /// Display name (defaults to the id): 1 to 256 characters, no control characters.
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub display_name: Option<String>,
     /// Settings.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::json_object::object")]
     pub settings: TenantSettings,
 }
 
@@ -123,14 +141,19 @@ pub struct CreateTenant {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTenant {
-    /// New display name.
+    /// New display name: 1 to 256 characters, no control characters.
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub display_name: Option<String>,
     /// Disable (no decisions) or enable the tenant.
     #[serde(default)]
     pub disabled: Option<bool>,
     /// Replaces the settings document.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::json_object::optional")]
     pub settings: Option<TenantSettings>,
 }
 
@@ -178,13 +201,15 @@ pub fn valid_tenant_id(id: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
 }
 
-/// Longest display name, in bytes.
-pub const MAX_DISPLAY_NAME_BYTES: usize = 256;
+/// Longest display name, in characters.
+pub const MAX_DISPLAY_NAME_CHARS: usize = 256;
 
-/// A display name: 1 to 256 bytes, no control characters (NUL included).
+/// A display name: 1 to 256 characters, no control characters (NUL included).
 fn check_display_name(name: &str) -> Result<(), ApiError> {
-    let problem = if name.is_empty() || name.len() > MAX_DISPLAY_NAME_BYTES {
-        Some(format!("must be 1 to {MAX_DISPLAY_NAME_BYTES} bytes long"))
+    let problem = if name.is_empty() || name.chars().count() > MAX_DISPLAY_NAME_CHARS {
+        Some(format!(
+            "must be 1 to {MAX_DISPLAY_NAME_CHARS} characters long"
+        ))
     } else if name.chars().any(char::is_control) {
         Some("must not contain control characters (NUL, line breaks)".to_owned())
     } else {

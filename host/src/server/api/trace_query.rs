@@ -90,28 +90,43 @@ impl EventView {
 #[into_params(parameter_in = Query)]
 pub struct EventsQuery {
     /// Events appended at or after this time (RFC 3339, e.g. `2025-01-31T09:00:00Z`).
+    #[param(format = DateTime)]
     pub from: Option<String>,
-    /// Events appended before this time (RFC 3339).
+    /// Events appended before this time (RFC 3339; after `from`).
+    #[param(format = DateTime)]
     pub to: Option<String>,
     /// Decisions for this agent (`principal.agent`).
+    #[param(min_length = 1)]
     pub agent: Option<String>,
     /// Decisions on this tool (`action.tool`).
+    #[param(min_length = 1)]
     pub tool: Option<String>,
     /// Decisions with this verdict: `allow`, `deny` or `escalate`.
+    #[param(pattern = "^(allow|deny|escalate)$")]
     pub verdict: Option<String>,
-    /// Decisions a pack served: `name@version`, or `name` for any version.
+    /// Decisions a pack served: `name@version`, or `name` for any version
+    /// (the pattern: semver.org's, with ASCII digits and 64-bit numbers).
+    #[param(
+        pattern = r"^[a-z0-9_-]{1,64}(@(0|[1-9][0-9]{0,15})\.(0|[1-9][0-9]{0,15})\.(0|[1-9][0-9]{0,15})(-((0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*)(\.(0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*))*))?(\+([0-9a-zA-Z-]+(\.[0-9a-zA-Z-]+)*))?)?$"
+    )]
     pub pack: Option<String>,
     /// The decision with this id.
+    #[param(min_length = 1)]
     pub decision_id: Option<String>,
     /// Events of this request (run) id.
+    #[param(min_length = 1)]
     pub request_id: Option<String>,
     /// Events of this kind (`decision`, `configuration`, `pruning`, ...).
+    #[param(min_length = 1)]
     pub kind: Option<String>,
     /// Events of this retention class (`financial`, `read-only`, `action`, `admin`).
+    #[param(pattern = "^(financial|read-only|action|admin)$")]
     pub class: Option<String>,
     /// The `next_cursor` of the previous page (the last sequence number seen).
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 9_223_372_036_854_775_807_i64)]
     pub cursor: Option<String>,
     /// Events per page, 1..=500 (default 100).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
     pub limit: Option<String>,
 }
 
@@ -170,12 +185,16 @@ impl EventsQuery {
     pub fn after(&self) -> Result<u64, ApiError> {
         match self.cursor.as_deref() {
             None => Ok(0),
-            Some(s) => s.parse::<u64>().map_err(|_| {
-                ApiError::new(
-                    Kind::InvalidParameter,
-                    format!("`cursor` must be a sequence number from `next_cursor`, got `{s}`"),
-                )
-            }),
+            Some(s) => s
+                .parse::<u64>()
+                .ok()
+                .filter(|n| i64::try_from(*n).is_ok())
+                .ok_or_else(|| {
+                    ApiError::new(
+                        Kind::InvalidParameter,
+                        format!("`cursor` must be a sequence number from `next_cursor`, got `{s}`"),
+                    )
+                }),
         }
     }
 }
@@ -204,11 +223,22 @@ pub async fn events(
     caller.tenant(&tenant, &[Role::Auditor])?;
     let (filter, limit, after) = (q.filter()?, q.limit()?, q.after()?);
     st.tenant_row(&tenant).await?;
+    page(&st, &tenant, &filter, limit, after).await.map(Json)
+}
+
+/// A page of the events of `log` that match `filter`, after `after`.
+pub(crate) async fn page(
+    st: &AppState,
+    log: &str,
+    filter: &TraceFilter,
+    limit: usize,
+    after: u64,
+) -> Result<Paged<EventView>, ApiError> {
     let mut rows = st
         .store()
         .trace_query(
-            &tenant,
-            &filter,
+            log,
+            filter,
             after,
             i64::try_from(limit + 1).unwrap_or(i64::MAX),
         )
@@ -219,10 +249,10 @@ pub async fn events(
     } else {
         None
     };
-    Ok(Json(Paged {
+    Ok(Paged {
         items: views(&rows)?,
         next_cursor,
-    }))
+    })
 }
 
 /// One run: every event of a request id, in order.
@@ -284,12 +314,17 @@ pub async fn run(
 pub struct ExportQuery {
     /// First sequence number (default 1). Only an export from 1 verifies on
     /// its own: the verifier starts from the tenant's genesis hash.
+    #[param(value_type = Option<i64>, minimum = 1)]
     pub from_seq: Option<String>,
-    /// Last sequence number (default: the head when the export starts).
+    /// Last sequence number (default: the head when the export starts; at
+    /// least `from_seq`).
+    #[param(value_type = Option<i64>, minimum = 1)]
     pub to_seq: Option<String>,
     /// Start at the first event appended at or after this time (RFC 3339).
+    #[param(format = DateTime)]
     pub from: Option<String>,
-    /// End at the last event appended before this time (RFC 3339).
+    /// End at the last event appended before this time (RFC 3339; after `from`).
+    #[param(format = DateTime)]
     pub to: Option<String>,
 }
 

@@ -129,4 +129,34 @@ impl Store {
             })
             .collect()
     }
+
+    /// The fleet log's key pair as stored: the public key and the secret
+    /// sealed with the master key.
+    pub async fn fleet_key(&self) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {
+        let r = sqlx::query("SELECT public_key, secret_key FROM fleet_key WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        r.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
+    }
+
+    /// Stores the fleet log's key pair unless one is stored already (by
+    /// another server first), and returns the one stored.
+    pub async fn fleet_key_init(
+        &self,
+        public: &[u8],
+        sealed: &[u8],
+    ) -> Result<(Vec<u8>, Vec<u8>), StoreError> {
+        sqlx::query(
+            "INSERT INTO fleet_key (id, public_key, secret_key, created_ms) \
+             VALUES (1, $1, $2, $3) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(public)
+        .bind(sealed)
+        .bind(super::now_ms())
+        .execute(&self.pool)
+        .await?;
+        self.fleet_key()
+            .await?
+            .ok_or_else(|| super::corrupt("fleet key", "not stored after it was written"))
+    }
 }

@@ -87,6 +87,19 @@ impl StoreError {
     pub fn is_refusal(&self) -> bool {
         matches!(self, StoreError::Database(sqlx::Error::Database(_)))
     }
+
+    /// Whether the database refused a text it was given: one holding a NUL
+    /// character (PostgreSQL: SQLSTATE 22021) or one too long for an index
+    /// entry (54000). Validation at the edge refuses such values first,
+    /// naming the field; this is what is left for a value that slipped by.
+    pub fn is_bad_text(&self) -> bool {
+        match self {
+            StoreError::Database(sqlx::Error::Database(e)) => {
+                matches!(e.code().as_deref(), Some("22021" | "22P05" | "54000"))
+            }
+            _ => false,
+        }
+    }
 }
 
 /// Which database is behind the store.

@@ -622,6 +622,13 @@ impl Store {
         all.extend_from_slice(held);
         let stored_key = match key {
             Some(_) => None,
+            None if tenant == crate::server::events::FLEET_LOG => match self.fleet_key().await? {
+                Some((public, _)) => Some(
+                    crate::server::keys::tenant_verifying_key(&public)
+                        .map_err(|e| corrupt("fleet public key", e))?,
+                ),
+                None => None,
+            },
             None => match self.tenant(tenant).await? {
                 Some(row) => Some(
                     crate::server::keys::tenant_verifying_key(&row.public_key)

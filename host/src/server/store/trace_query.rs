@@ -171,20 +171,81 @@ pub fn parse_time(param: &'static str, s: &str) -> Result<i64, FilterError> {
             _ => return Err(bad()),
         }
     };
-    // humantime reads UTC only: give it the local time as UTC, then shift.
-    let (date, time) = (
-        base.get(..10).ok_or_else(bad)?,
-        base.get(11..).ok_or_else(bad)?,
-    );
     if !matches!(base.as_bytes().get(10), Some(b'T' | b't')) {
         return Err(bad());
     }
-    let t = humantime::parse_rfc3339(&format!("{date}T{time}Z")).map_err(|_| bad())?;
-    let ms = t
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_err(|_| bad())?
-        .as_millis();
-    Ok(i64::try_from(ms).map_err(|_| bad())? - offset_min * 60_000)
+    let local = local_ms(base).ok_or_else(bad)?;
+    Ok(local - offset_min * 60_000)
+}
+
+/// Milliseconds since 1970 of an RFC 3339 `full-date "T" partial-time`
+/// read as UTC: years 0000 to 9999, a leap second (`:60`) as the second
+/// before the next minute, any number of fraction digits (truncated to ms).
+fn local_ms(base: &str) -> Option<i64> {
+    let b = base.as_bytes();
+    let num = |from: usize, len: usize| -> Option<i64> {
+        let digits = b.get(from..from + len)?;
+        digits.iter().try_fold(0i64, |n, d| {
+            d.is_ascii_digit().then(|| n * 10 + i64::from(d - b'0'))
+        })
+    };
+    let sep = |i: usize, c: u8| b.get(i) == Some(&c);
+    if !(sep(4, b'-') && sep(7, b'-') && sep(13, b':') && sep(16, b':')) {
+        return None;
+    }
+    let (y, mo, d) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
+    let (h, mi, sec) = (num(11, 2)?, num(14, 2)?, num(17, 2)?);
+    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    let max_day = *month_days.get(usize::try_from(mo - 1).ok()?)?;
+    if d < 1 || d > max_day || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let ms = match b.get(19) {
+        None => 0,
+        Some(b'.') => {
+            let frac = b.get(20..)?;
+            if frac.is_empty() || !frac.iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            frac.iter()
+                .take(3)
+                .chain(std::iter::repeat_n(
+                    &b'0',
+                    3usize.saturating_sub(frac.len()),
+                ))
+                .fold(0i64, |n, d| n * 10 + i64::from(d - b'0'))
+        }
+        Some(_) => return None,
+    };
+    // Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
+    // days_from_civil).
+    let (yy, m) = if mo <= 2 {
+        (y - 1, mo + 9)
+    } else {
+        (y, mo - 3)
+    };
+    let era = yy.div_euclid(400);
+    let yoe = yy - era * 400;
+    let doy = (153 * m + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + h * 3600 + mi * 60 + sec.min(59);
+    let leap_second = if sec == 60 { 999 } else { 0 };
+    Some(secs * 1000 + ms.max(leap_second))
 }
 
 /// Parses a sequence number (1 or more).
@@ -369,9 +430,26 @@ mod tests {
             parse_time("to", "2023-11-14T21:43:20.250-00:30"),
             Ok(1_700_000_000_250)
         );
+        // Every RFC 3339 time: before 1970, year 0, a leap second, 29 February.
+        assert_eq!(parse_time("from", "1969-12-31T23:59:59Z"), Ok(-1000));
+        assert_eq!(
+            parse_time("from", "0000-01-01T00:00:00Z"),
+            Ok(-62_167_219_200_000)
+        );
+        assert_eq!(
+            parse_time("from", "2016-12-31T23:59:60Z"),
+            Ok(1_483_228_799_999)
+        );
+        assert_eq!(
+            parse_time("from", "2024-02-29T00:00:00.123456789Z"),
+            Ok(1_709_164_800_123)
+        );
         for bad in [
             "",
             "1700000000000",
+            "2023-02-29T00:00:00Z",
+            "2023-11-14T22:13:20.Z",
+            "2023-11-14T24:00:00Z",
             "2023-11-14",
             "2023-11-14T22:13:20",
             "2023-11-14 22:13:20Z",
