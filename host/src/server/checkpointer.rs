@@ -108,7 +108,9 @@ pub async fn run_once(st: &AppState) -> Result<usize, ApiError> {
                 Ok(_) => made += 1,
                 // Refused and reported; the other logs still get theirs.
                 Err(e) if e.kind == Kind::LogDoesNotVerify => {}
-                Err(e) => return Err(e),
+                // One log's failure (its key cannot be opened, say) does not
+                // keep the others from their checkpoints.
+                Err(e) => eprintln!("warden: cannot checkpoint the log of `{}`: {e}", s.tenant),
             }
         }
     }

@@ -182,3 +182,40 @@ async fn the_fleet_log_is_checkpointed_on_its_schedule() {
         .unwrap();
     assert_eq!(next.checkpoint.seq, 5);
 }
+
+/// A log that cannot be signed (here: the fleet key cannot be opened, as
+/// after a wrong master key) keeps no other log from its checkpoints.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_log_that_cannot_be_signed_does_not_stop_the_others() {
+    let app = App::new(Backend::Sqlite).await;
+    let store = app.state.store();
+    sqlx::query(
+        "INSERT INTO fleet_key (id, public_key, secret_key, created_ms) VALUES (1, $1, $2, 0)",
+    )
+    .bind(vec![0u8; 32])
+    .bind(vec![1u8; 60])
+    .execute(store.pool())
+    .await
+    .unwrap();
+    app.tenant_with("acme", &["treasury"], json!({})).await;
+    let r = app
+        .post("/v1/fleet/trace/checkpoint", &app.admin(), &json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{:?}", r.json);
+    // acme is due by time (no checkpoint yet); the fleet log fails.
+    assert_eq!(checkpointer::run_once(&app.state).await.unwrap(), 1);
+    assert!(
+        store
+            .trace_checkpoint_latest("acme")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .trace_checkpoint_latest(FLEET_LOG)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
