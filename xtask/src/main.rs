@@ -184,11 +184,18 @@ fn test(root: &Path) -> Result<()> {
 
 /// The property-based API test: schemathesis (in a virtualenv under
 /// `target/`, made here if missing) against `warden serve` on SQLite and
-/// PostgreSQL (tests/api/run.py).
+/// PostgreSQL (tests/api/run.py), with the `warden` binary that
+/// `cargo test --workspace` built for the integration tests (a
+/// `cargo build -p warden-host` would resolve features for one package and
+/// rebuild wasmtime).
 fn api_test(root: &Path, target: &Path) -> Result<()> {
-    run(cargo()
-        .current_dir(root)
-        .args(["build", "-p", "warden-host", "--bin", "warden"]))?;
+    let warden = target.join("debug").join("warden");
+    if !warden.exists() {
+        bail!(
+            "{} is missing: `cargo test --workspace` builds it",
+            warden.display()
+        );
+    }
     let venv = target.join("api-venv");
     let bin = venv.join("bin");
     if !bin.join("st").exists() {
@@ -201,7 +208,7 @@ fn api_test(root: &Path, target: &Path) -> Result<()> {
         .current_dir(root)
         .arg(root.join("tests").join("api").join("run.py"))
         .arg("--warden")
-        .arg(target.join("debug").join("warden"))
+        .arg(&warden)
         .arg("--packs")
         .arg(root.join("target").join("packs"))
         .arg("--st")
