@@ -147,12 +147,12 @@ impl Admission {
         let Some(t) = map.get_mut(tenant) else {
             return Ok(None);
         };
-        if !t.paced(now) {
-            t.paced = None;
-            return Ok(None);
-        }
-        let Some(p) = t.paced.as_mut() else {
-            return Ok(None);
+        let p = match t.paced.as_mut() {
+            Some(p) if now < p.until => p,
+            _ => {
+                t.paced = None;
+                return Ok(None);
+            }
         };
         let at = p.next.max(now);
         if at.duration_since(now) > MAX_PACED_WAIT {

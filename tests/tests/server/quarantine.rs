@@ -46,6 +46,37 @@ fn call(tool: &str, id: &str) -> Value {
            "action": {"tool": tool, "safety_class": "write"}})
 }
 
+/// `n` calls of `tool` by `noisy` at once, each from its own task.
+fn at_once(
+    app: &std::sync::Arc<App>,
+    rt: &str,
+    n: usize,
+    tool: &'static str,
+    prefix: &'static str,
+) -> Vec<tokio::task::JoinHandle<Resp>> {
+    (0..n)
+        .map(|i| {
+            let (app, rt) = (app.clone(), rt.to_owned());
+            tokio::spawn(async move {
+                app.post(
+                    "/v1/tenants/noisy/evaluate",
+                    &rt,
+                    &call(tool, &format!("{prefix}{i}")),
+                )
+                .await
+            })
+        })
+        .collect()
+}
+
+/// Asserts a 429 telling the caller to retry in a second.
+#[track_caller]
+fn told_to_retry(r: &Resp) {
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{:?}", r.json);
+    assert_eq!(r.problem(), "too-many-requests", "{:?}", r.json);
+    assert_eq!(r.headers["retry-after"], "1");
+}
+
 async fn events_of(app: &App, kind: &str) -> Vec<Value> {
     let rows = app
         .state
@@ -196,19 +227,7 @@ both!(a_quarantined_tenant_is_paced, |app: App| async move {
         .post("/v1/tenants/noisy/evaluate", &rt, &call("fine", "q0"))
         .await;
     assert_eq!(r.json["verdict"], "deny", "{:?}", r.json);
-    let retries: Vec<_> = (0..12)
-        .map(|i| {
-            let (app, rt) = (app.clone(), rt.clone());
-            tokio::spawn(async move {
-                app.post(
-                    "/v1/tenants/noisy/evaluate",
-                    &rt,
-                    &call("fine", &format!("r{i}")),
-                )
-                .await
-            })
-        })
-        .collect();
+    let retries = at_once(&app, &rt, 12, "fine", "r");
     // Meanwhile the other tenant is served as usual.
     let r = app
         .post(
@@ -226,10 +245,7 @@ both!(a_quarantined_tenant_is_paced, |app: App| async move {
                 assert_eq!(r.json["verdict"], "deny", "{:?}", r.json);
                 decided += 1;
             }
-            StatusCode::TOO_MANY_REQUESTS => {
-                assert_eq!(r.problem(), "too-many-requests", "{:?}", r.json);
-                assert_eq!(r.headers["retry-after"], "1");
-            }
+            StatusCode::TOO_MANY_REQUESTS => told_to_retry(&r),
             s => panic!("{s}: {:?}", r.json),
         }
     }
@@ -319,19 +335,7 @@ async fn a_tenant_over_its_share_is_told_to_retry() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     // 8 looping calls at once, each from its own task: one runs, two
     // wait, the rest are refused.
-    let flood: Vec<_> = (0..8)
-        .map(|i| {
-            let (app, rt) = (app.clone(), rt.clone());
-            tokio::spawn(async move {
-                app.post(
-                    "/v1/tenants/noisy/evaluate",
-                    &rt,
-                    &call("loop", &format!("f{i}")),
-                )
-                .await
-            })
-        })
-        .collect();
+    let flood = at_once(&app, &rt, 8, "loop", "f");
     tokio::time::sleep(Duration::from_millis(10)).await;
     let started = Instant::now();
     let quiet_r = app
@@ -354,8 +358,7 @@ async fn a_tenant_over_its_share_is_told_to_retry() {
         .collect();
     assert!(!refused.is_empty(), "no call was refused");
     for r in &refused {
-        assert_eq!(r.problem(), "too-many-requests", "{:?}", r.json);
-        assert_eq!(r.headers["retry-after"], "1");
+        told_to_retry(r);
     }
     let decided = flooded
         .iter()

@@ -5,22 +5,18 @@
 
 use super::Paged;
 use super::tenants::PublicKeyView;
+use super::trace::{latest_checkpoint, verify_log};
 use super::trace_query::{EventView, EventsQuery, page};
-use crate::server::anchors;
 use crate::server::auth::Role;
 use crate::server::checkpointer;
 use crate::server::events::FLEET_LOG;
 use crate::server::extract::{ApiQuery, Caller};
 use crate::server::fleet_log;
-use crate::server::keys;
 use crate::server::problem::{ApiError, Problem};
 use crate::server::state::AppState;
-use crate::server::trace_settings::Anchor;
 use crate::trace::{Report, SignedCheckpoint};
 use axum::Json;
 use axum::extract::State;
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
 
 /// Events of the fleet log (pack uploads, the fleet layer, rollout steps,
 /// integrity alarms) that match every filter given, in sequence order.
@@ -49,11 +45,9 @@ pub async fn get_fleet_checkpoint(
     caller: Caller,
 ) -> Result<Json<SignedCheckpoint>, ApiError> {
     caller.fleet(&[Role::Auditor, Role::Operator])?;
-    st.store()
-        .trace_checkpoint_latest(FLEET_LOG)
-        .await?
+    latest_checkpoint(&st, "checkpoint of log", FLEET_LOG)
+        .await
         .map(Json)
-        .ok_or_else(|| ApiError::not_found("checkpoint of log", FLEET_LOG))
 }
 
 /// Signs the fleet log's current head now with the fleet key (unless the
@@ -82,21 +76,9 @@ pub async fn verify_fleet(
 ) -> Result<Json<Report>, ApiError> {
     caller.fleet(&[Role::Auditor])?;
     let key = fleet_log::verifying_key(&st).await?;
-    let mut anchored = Vec::new();
-    for a in &st.fleet_trace().anchors {
-        if let Anchor::File { path } = a {
-            anchored.extend(
-                anchors::read_file(st.anchor_dir(), path, FLEET_LOG)
-                    .await
-                    .map_err(ApiError::internal)?,
-            );
-        }
-    }
-    Ok(Json(
-        st.store()
-            .trace_verify_held(FLEET_LOG, &anchored, Some(&key))
-            .await?,
-    ))
+    verify_log(&st, FLEET_LOG, &st.fleet_trace().anchors, &key)
+        .await
+        .map(Json)
 }
 
 /// The fleet key's Ed25519 public key (verifies the fleet log's checkpoints).
@@ -107,10 +89,5 @@ pub async fn fleet_public_key(
     caller: Caller,
 ) -> Result<Json<PublicKeyView>, ApiError> {
     caller.fleet(&[Role::Auditor, Role::Operator])?;
-    let vk = fleet_log::verifying_key(&st).await?;
-    Ok(Json(PublicKeyView {
-        algorithm: "Ed25519".to_owned(),
-        public_key: B64.encode(vk.as_bytes()),
-        pem: keys::verifying_key_pem(&vk).map_err(ApiError::internal)?,
-    }))
+    PublicKeyView::of(&fleet_log::verifying_key(&st).await?).map(Json)
 }

@@ -394,6 +394,17 @@ pub struct PublicKeyView {
     pub pem: String,
 }
 
+impl PublicKeyView {
+    /// The view of an Ed25519 public key (a tenant's, or the fleet key).
+    pub fn of(key: &ed25519_dalek::VerifyingKey) -> Result<PublicKeyView, ApiError> {
+        Ok(PublicKeyView {
+            algorithm: "Ed25519".to_owned(),
+            public_key: B64.encode(key.as_bytes()),
+            pem: keys::verifying_key_pem(key).map_err(ApiError::internal)?,
+        })
+    }
+}
+
 /// The tenant's Ed25519 public key (verifies its signed checkpoints).
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/public-key", tag = "tenants",
     params(("tenant" = String, Path, description = "Tenant id")),
@@ -408,17 +419,8 @@ pub async fn public_key(
         &[Role::Operator, Role::Auditor, Role::Runtime, Role::Approver],
     )?;
     let t = st.tenant_row(&tenant).await?;
-    let arr: [u8; 32] = t
-        .public_key
-        .as_slice()
-        .try_into()
-        .map_err(|_| ApiError::internal("stored public key is not 32 bytes"))?;
-    let vk = ed25519_dalek::VerifyingKey::from_bytes(&arr).map_err(ApiError::internal)?;
-    Ok(Json(PublicKeyView {
-        algorithm: "Ed25519".to_owned(),
-        public_key: B64.encode(arr),
-        pem: keys::verifying_key_pem(&vk).map_err(ApiError::internal)?,
-    }))
+    let vk = keys::tenant_verifying_key(&t.public_key).map_err(ApiError::internal)?;
+    PublicKeyView::of(&vk).map(Json)
 }
 
 /// The tenant's packs under quarantine, or with failures counted toward it.

@@ -27,11 +27,22 @@ pub async fn get_checkpoint(
 ) -> Result<Json<SignedCheckpoint>, ApiError> {
     caller.tenant(&tenant, &[Role::Auditor, Role::Operator])?;
     st.tenant_row(&tenant).await?;
-    st.store()
-        .trace_checkpoint_latest(&tenant)
-        .await?
+    latest_checkpoint(&st, "checkpoint of tenant", &tenant)
+        .await
         .map(Json)
-        .ok_or_else(|| ApiError::not_found("checkpoint of tenant", &tenant))
+}
+
+/// The latest checkpoint of `log` (a tenant's, or the fleet log), or a
+/// 404 saying `what` was not found.
+pub(crate) async fn latest_checkpoint(
+    st: &AppState,
+    what: &str,
+    log: &str,
+) -> Result<SignedCheckpoint, ApiError> {
+    st.store()
+        .trace_checkpoint_latest(log)
+        .await?
+        .ok_or_else(|| ApiError::not_found(what, log))
 }
 
 /// Signs the log's current head now (unless the latest checkpoint covers
@@ -67,21 +78,33 @@ pub async fn verify(
     let row = st.tenant_row(&tenant).await?;
     let key =
         crate::server::keys::tenant_verifying_key(&row.public_key).map_err(ApiError::internal)?;
+    let sinks = TenantSettings::stored(&row)?.trace_or_default().anchors;
+    verify_log(&st, &tenant, &sinks, &key).await.map(Json)
+}
+
+/// Verifies `log` (a tenant's, or the fleet log) end to end against its
+/// head row, every stored checkpoint and every checkpoint in its file
+/// anchors among `sinks`, all signed by `key`.
+pub(crate) async fn verify_log(
+    st: &AppState,
+    log: &str,
+    sinks: &[Anchor],
+    key: &ed25519_dalek::VerifyingKey,
+) -> Result<Report, ApiError> {
     let mut anchored = Vec::new();
-    for a in TenantSettings::stored(&row)?.trace_or_default().anchors {
+    for a in sinks {
         if let Anchor::File { path } = a {
             anchored.extend(
-                anchors::read_file(st.anchor_dir(), &path, &tenant)
+                anchors::read_file(st.anchor_dir(), path, log)
                     .await
                     .map_err(ApiError::internal)?,
             );
         }
     }
-    Ok(Json(
-        st.store()
-            .trace_verify_held(&tenant, &anchored, Some(&key))
-            .await?,
-    ))
+    Ok(st
+        .store()
+        .trace_verify_held(log, &anchored, Some(key))
+        .await?)
 }
 
 /// What a pruning run did.
