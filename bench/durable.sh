@@ -8,7 +8,8 @@
 #   bench/durable.sh [DURATION_S] [CONNECTIONS] [RUNS] [postgres|sqlite] [WARDEN_BINARY]
 #
 # Each run starts a fresh server on a fresh database, warms up for 3 s, then
-# loads it for DURATION_S. Prints one line per run. Needs wrk (Debian:
+# loads it for DURATION_S. Prints one line per run. PERF_RECORD=FILE also
+# records a CPU profile of the server over each run (perf, into FILE.RUN). Needs wrk (Debian:
 # apt-get install wrk) and, for PostgreSQL, the local server at
 # 127.0.0.1:5432 (trust auth; override with WARDEN_TEST_PG).
 set -euo pipefail
@@ -33,6 +34,8 @@ pg_ticks() {
   done
   echo "$t"
 }
+# Context switches (voluntary + involuntary) of every thread of one process.
+switches() { cat /proc/"$1"/task/*/status 2> /dev/null | awk '/ctxt_switches/{n += $2} END {print n + 0}'; }
 # busy and total ticks of the whole machine.
 machine() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
 
@@ -72,10 +75,19 @@ for run in $(seq 1 "$RUNS"); do
   read -r busy0 total0 < <(machine)
   w0=$(ticks "$PID")
   p0=$(pg_ticks)
+  s0=$(switches "$PID")
+  # PERF_RECORD=FILE: a CPU profile of the server over the measured run.
+  PERF=""
+  if [ -n "${PERF_RECORD:-}" ]; then
+    perf record -q -e cpu-clock -F 2999 -g -p "$PID" -o "$PERF_RECORD.$run" 2> /dev/null &
+    PERF=$!
+  fi
   out=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency -s bench/evaluate.lua "$URL")
   read -r busy1 total1 < <(machine)
   w1=$(ticks "$PID")
   p1=$(pg_ticks)
+  s1=$(switches "$PID")
+  [ -n "${PERF:-}" ] && kill -INT "$PERF" && wait "$PERF" || true
   wal=0
   [ "$BACKEND" = postgres ] && wal=$(sql "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$lsn0')")
   kill -TERM "$PID"
@@ -110,13 +122,13 @@ for run in $(seq 1 "$RUNS"); do
   errors=$(awk '/Non-2xx|Socket errors/{print}' <<< "$out" | tr '\n' ' ')
   awk -v run="$run" -v r="$reqs" -v rps="$(awk '/Requests\/sec/{print $2}' <<< "$out")" \
     -v p50="$(awk '$1=="50%"{print $2}' <<< "$out")" -v p99="$(awk '$1=="99%"{print $2}' <<< "$out")" \
-    -v busy=$((busy1 - busy0)) -v total=$((total1 - total0)) -v w=$((w1 - w0)) -v p=$((p1 - p0)) \
+    -v busy=$((busy1 - busy0)) -v total=$((total1 - total0)) -v w=$((w1 - w0)) -v p=$((p1 - p0)) -v sw=$((s1 - s0)) \
     -v tck="$TCK" -v wal="$wal" -v complete="$complete" -v ok="$verified" -v err="$errors" \
     -v backend="$BACKEND" \
     'BEGIN {
-       printf "%s run %d: %.0f/s p50 %s p99 %s | CPU/decision: total %.0f us, warden %.0f us, postgres %.0f us, idle %.0f%% | WAL %.0f B/decision | %s; verify %s %s\n",
+       printf "%s run %d: %.0f/s p50 %s p99 %s | CPU/decision: total %.0f us, warden %.0f us, postgres %.0f us, idle %.0f%% | warden context switches %.1f/decision | WAL %.0f B/decision | %s; verify %s %s\n",
          backend, run, rps, p50, p99, busy / tck / r * 1e6, w / tck / r * 1e6, p / tck / r * 1e6,
-         (1 - busy / total) * 100, wal / r, complete, ok, err
+         (1 - busy / total) * 100, sw / r, wal / r, complete, ok, err
      }'
   if [ "$BACKEND" = postgres ]; then
     sql "DROP DATABASE IF EXISTS $db WITH (FORCE)" > /dev/null

@@ -231,6 +231,17 @@ impl Composition {
     /// a pack that traps, loops, runs out of memory or returns garbage yields a
     /// deny finding that names the pack and the failure.
     pub fn evaluate(&self, req: &Request) -> Decision {
+        self.evaluate_checked(req, req.validate())
+    }
+
+    /// [`Composition::evaluate`] of a request the caller has validated
+    /// already (the server does, to answer 422 before admission).
+    #[cfg(feature = "server")]
+    pub(crate) fn evaluate_validated(&self, req: &Request) -> Decision {
+        self.evaluate_checked(req, Ok(()))
+    }
+
+    fn evaluate_checked(&self, req: &Request, valid: Result<(), crate::InputError>) -> Decision {
         let mut findings = Vec::new();
         let mut runs = Vec::with_capacity(self.slots.len());
         if req.tenant != self.tenant {
@@ -241,7 +252,7 @@ impl Composition {
                     req.tenant, self.tenant
                 ),
             ));
-        } else if let Err(e) = req.validate() {
+        } else if let Err(e) = valid {
             findings.push(host_denial("warden:invalid-request", e.to_string()));
         } else {
             let wit_req = req.to_wit();

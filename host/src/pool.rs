@@ -84,6 +84,9 @@ struct Sched {
     /// Lanes with waiting jobs and room in their share, in turn order.
     ready: VecDeque<Arc<str>>,
     waiting: usize,
+    /// Threads waiting for work: only then does a new job need a wake-up
+    /// (each costs a system call, even with no thread to wake).
+    idle: usize,
     stopped: bool,
 }
 
@@ -189,8 +192,11 @@ impl EvalPool {
         s.waiting += 1;
         if wake {
             s.ready.push_back(key);
+            let idle = s.idle > 0;
             drop(s);
-            self.shared.work.notify_one();
+            if idle {
+                self.shared.work.notify_one();
+            }
         }
         Ok(())
     }
@@ -222,7 +228,9 @@ fn worker(shared: &Shared) {
             if s.stopped && s.waiting == 0 {
                 return;
             }
+            s.idle += 1;
             s = shared.work.wait(s).unwrap_or_else(|p| p.into_inner());
+            s.idle -= 1;
             continue;
         };
         let Some(l) = s.lanes.get_mut(&key) else {
@@ -239,7 +247,9 @@ fn worker(shared: &Shared) {
         s.waiting -= 1;
         if again {
             s.ready.push_back(Arc::clone(&key));
-            shared.work.notify_one();
+            if s.idle > 0 {
+                shared.work.notify_one();
+            }
         }
         drop(s);
         // A panicking job must not take the thread (and its share) with it.

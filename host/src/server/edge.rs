@@ -28,9 +28,13 @@ pub async fn check_uri(req: Request, next: Next) -> Response {
 /// Checks a URI's path segments (named after the route's template, e.g.
 /// `tenant` for `{tenant}`) and query parameters.
 pub fn check(uri: &axum::http::Uri, template: Option<&str>) -> Result<(), ApiError> {
-    let names: Vec<&str> = template.map_or_else(Vec::new, |t| t.split('/').collect());
-    for (i, segment) in uri.path().split('/').enumerate() {
-        let name = match names.get(i) {
+    let mut names = template.map(|t| t.split('/'));
+    for segment in uri.path().split('/') {
+        let name = names.as_mut().and_then(Iterator::next);
+        if plain(segment, false, MAX_SEGMENT_CHARS) {
+            continue;
+        }
+        let name = match name {
             Some(n) if n.starts_with('{') => n.trim_matches(|c| c == '{' || c == '}' || c == '*'),
             _ => "path",
         };
@@ -43,9 +47,12 @@ pub fn check(uri: &axum::http::Uri, template: Option<&str>) -> Result<(), ApiErr
         .filter(|p| !p.is_empty())
     {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        if plain(k, true, MAX_QUERY_NAME_BYTES) && plain(v, true, MAX_QUERY_VALUE_CHARS) {
+            continue;
+        }
         let key = decode(k, true);
         let name = match std::str::from_utf8(&key) {
-            Ok(k) if !k.contains('\0') && k.len() <= 64 => k.to_owned(),
+            Ok(k) if !k.contains('\0') && k.len() <= MAX_QUERY_NAME_BYTES => k.to_owned(),
             _ => {
                 return Err(bad(
                     "query",
@@ -56,6 +63,20 @@ pub fn check(uri: &axum::http::Uri, template: Option<&str>) -> Result<(), ApiErr
         text(&name, &decode(v, true), MAX_QUERY_VALUE_CHARS)?;
     }
     Ok(())
+}
+
+/// Longest query parameter name, in bytes.
+const MAX_QUERY_NAME_BYTES: usize = 64;
+
+/// Whether `raw` passes as it is: nothing to decode (no `%`, and in a query
+/// no `+`), no NUL, and at most `max` bytes (so at most `max` characters).
+/// Such text decodes to itself, which is UTF-8 already; the common case
+/// costs one pass and no allocation.
+fn plain(raw: &str, query: bool, max: usize) -> bool {
+    raw.len() <= max
+        && !raw
+            .bytes()
+            .any(|b| b == b'%' || b == 0 || (query && b == b'+'))
 }
 
 fn bad(name: &str, detail: String) -> ApiError {
@@ -152,6 +173,20 @@ mod tests {
             "cursor"
         );
         assert_eq!(fails("/v1/tenants/a/trace/events?a%00=1", t).0, "query");
+    }
+
+    #[test]
+    fn lengths_count_characters_not_bytes() {
+        let t = "/v1/tenants/{tenant}/trace/events";
+        let e_acute = "%C3%A9";
+        let at_most = e_acute.repeat(MAX_SEGMENT_CHARS);
+        let uri = format!("/v1/tenants/{at_most}/trace/events?agent={at_most}");
+        assert!(check(&uri.parse().unwrap(), Some(t)).is_ok());
+        let over = e_acute.repeat(MAX_SEGMENT_CHARS + 1);
+        assert_eq!(
+            fails(&format!("/v1/tenants/{over}/trace/events"), t).0,
+            "tenant"
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ use super::auth::Authenticator;
 use super::events::{self, Config, ConfigEvent, ConfigPack};
 use super::keys::{MasterKey, Publisher};
 use super::masking::Masker;
+use super::pace::Pace;
 use super::problem::{ApiError, Kind};
 use super::resolve::{self, CompositionDoc, Served};
 use super::store::{Store, TenantRow};
@@ -36,65 +37,12 @@ pub struct TenantRuntime {
     /// Why the current configuration could not be built, when this runtime
     /// is the last good one kept in its place.
     pub degraded: Option<String>,
-    /// Whether its decisions may be evaluated in place ([`Pace`]).
+    /// Whether its decisions may be evaluated in place ([`super::pace`]).
     pub pace: Pace,
     /// Decisions a second admitted while a pack of the tenant is
     /// quarantined (its `quarantine.paced_per_s`; see
     /// [`super::admission::Admission::pace`]).
     pub paced_per_s: u32,
-}
-
-/// How fast a tenant's packs have been, deciding where its decisions are
-/// evaluated. Evaluating on the pool costs two thread wake-ups per decision,
-/// more than three fast packs take; so a tenant whose evaluations all took
-/// under [`Pace::FAST`] is evaluated in place on the async runtime, one
-/// decision at a time (a second concurrent one goes to the pool). One
-/// evaluation slower than that (a pack near its deadline, a loop) sends the
-/// tenant to the pool for [`Pace::PENALTY`]; then one decision tries again.
-/// At most one runtime thread is ever held by one tenant's evaluation, and
-/// only until its first slow decision.
-#[derive(Debug, Default)]
-pub struct Pace {
-    slow_until_ms: std::sync::atomic::AtomicI64,
-    inline: std::sync::atomic::AtomicBool,
-}
-
-/// While a decision is evaluated in place.
-#[derive(Debug)]
-pub struct Inline<'a>(&'a Pace);
-
-impl Drop for Inline<'_> {
-    fn drop(&mut self) {
-        self.0.inline.store(false, Ordering::Release);
-    }
-}
-
-impl Pace {
-    /// Evaluations at least this long send the tenant to the pool.
-    pub const FAST: std::time::Duration = std::time::Duration::from_millis(2);
-    /// For this long.
-    pub const PENALTY: std::time::Duration = std::time::Duration::from_secs(10);
-
-    /// A turn to evaluate in place, if the tenant is fast and no other
-    /// decision of it is being evaluated in place.
-    pub fn inline(&self) -> Option<Inline<'_>> {
-        if super::store::now_ms() < self.slow_until_ms.load(Ordering::Relaxed) {
-            return None;
-        }
-        self.inline
-            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .ok()
-            .map(|_| Inline(self))
-    }
-
-    /// Records how long one evaluation took.
-    pub fn took(&self, d: std::time::Duration) {
-        if d >= Self::FAST {
-            let until = super::store::now_ms()
-                .saturating_add(i64::try_from(Self::PENALTY.as_millis()).unwrap_or(i64::MAX));
-            self.slow_until_ms.store(until, Ordering::Relaxed);
-        }
-    }
 }
 
 /// A composition document resolved and built.

@@ -317,7 +317,8 @@ async fn a_tenant_over_its_share_is_told_to_retry() {
     let rt = app.token("noisy", &[Role::Runtime]);
     let quiet = app.token("quiet", &[Role::Runtime]);
     // One decision each way first: quiet's runtime is built, noisy's
-    // packs are known to be slow (its decisions go to the pool).
+    // pack has spent half its slow budget (ADR 0022: one more slow
+    // evaluation may still run in place).
     let r = app
         .post(
             "/v1/tenants/quiet/evaluate",
@@ -333,8 +334,8 @@ async fn a_tenant_over_its_share_is_told_to_retry() {
     // Quiet idle long enough not to count as active: admission lets noisy
     // send everything, and its queue on the pool is what refuses.
     tokio::time::sleep(Duration::from_millis(400)).await;
-    // 8 looping calls at once, each from its own task: one runs, two
-    // wait, the rest are refused.
+    // 8 looping calls at once, each from its own task: one on the pool
+    // runs and two wait there, one may run in place, the rest are refused.
     let flood = at_once(&app, &rt, 8, "loop", "f");
     tokio::time::sleep(Duration::from_millis(10)).await;
     let started = Instant::now();
@@ -364,5 +365,5 @@ async fn a_tenant_over_its_share_is_told_to_retry() {
         .iter()
         .filter(|r| r.status == StatusCode::OK)
         .count();
-    assert!((1..=3).contains(&decided), "{decided} decided");
+    assert!((1..=4).contains(&decided), "{decided} decided");
 }

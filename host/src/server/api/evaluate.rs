@@ -99,21 +99,24 @@ struct Evaluated {
 /// batch takes turns with other tenants, big enough to amortize the hop.
 const CHUNK: usize = 16;
 
-/// Evaluates each request (and its shadow), and how long that took.
+/// Evaluates each request (and its shadow), and the CPU time that took
+/// (preemption is not the packs' doing: [`crate::server::cpu_time`]), or
+/// the wall time when that is under [`crate::server::pace::Pace::FAST`].
 fn evaluate_all(
     rt: &TenantRuntime,
     composition: &Composition,
     reqs: &[Request],
 ) -> (Vec<Evaluated>, std::time::Duration) {
-    let started = std::time::Instant::now();
+    let watch = crate::server::cpu_time::Stopwatch::start();
     let out = reqs
         .iter()
         .map(|req| Evaluated {
-            decision: composition.evaluate(req),
-            shadow: rt.shadow.as_ref().map(|(s, _)| s.evaluate(req)),
+            // Validated by the handler (`parse_request` or `evaluate`).
+            decision: composition.evaluate_validated(req),
+            shadow: rt.shadow.as_ref().map(|(s, _)| s.evaluate_validated(req)),
         })
         .collect();
-    (out, started.elapsed())
+    (out, watch.cpu_unless_under(crate::server::pace::Pace::FAST))
 }
 
 /// Evaluates `reqs` on the engine's evaluation pool in the tenant's lane
@@ -129,7 +132,7 @@ async fn evaluate_on_pool(
 ) -> Vec<Result<Evaluated, ApiError>> {
     // A tenant whose packs have been fast is evaluated in place, one
     // request at a time (the hop to the pool costs more than its packs);
-    // see `Pace`. In place, the whole chunk holds the runtime's thread.
+    // see `pace`. In place, the whole chunk holds the runtime's thread.
     if reqs.len() <= CHUNK
         && let Some(_inline) = rt.pace.inline()
     {
