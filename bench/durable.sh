@@ -9,7 +9,11 @@
 #
 # Each run starts a fresh server on a fresh database, warms up for 3 s, then
 # loads it for DURATION_S. Prints one line per run. PERF_RECORD=FILE also
-# records a CPU profile of the server over each run (perf, into FILE.RUN). Needs wrk (Debian:
+# records a CPU profile of the server over each run (perf, into FILE.RUN);
+# PERF_STAT=1 prints the server's system calls (all, futex) and page faults
+# per decision. DELAY_MS=N makes each connection wait N ms between requests
+# (bench/evaluate.lua): a load of about CONNECTIONS / (N ms + latency) per
+# second, to compare builds' CPU per decision at one rate. Needs wrk (Debian:
 # apt-get install wrk) and, for PostgreSQL, the local server at
 # 127.0.0.1:5432 (trust auth; override with WARDEN_TEST_PG).
 set -euo pipefail
@@ -82,12 +86,23 @@ for run in $(seq 1 "$RUNS"); do
     perf record -q -e cpu-clock -F 2999 -g -p "$PID" -o "$PERF_RECORD.$run" 2> /dev/null &
     PERF=$!
   fi
+  if [ -n "${PERF_STAT:-}" ]; then
+    perf stat -x, -e raw_syscalls:sys_enter,syscalls:sys_enter_futex,page-faults \
+      -p "$PID" -o "$tmp/stat" 2> /dev/null &
+    STAT=$!
+  fi
   out=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency -s bench/evaluate.lua "$URL")
   read -r busy1 total1 < <(machine)
   w1=$(ticks "$PID")
   p1=$(pg_ticks)
   s1=$(switches "$PID")
   [ -n "${PERF:-}" ] && kill -INT "$PERF" && wait "$PERF" || true
+  stat=""
+  if [ -n "${STAT:-}" ]; then
+    kill -INT "$STAT" && wait "$STAT" || true
+    stat=$(awk -F, -v r="$(awk '/requests in/{print $1}' <<< "$out")" \
+      '$3 != "" {printf "%s %.2f/decision, ", $3, $1 / r}' "$tmp/stat")
+  fi
   wal=0
   [ "$BACKEND" = postgres ] && wal=$(sql "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$lsn0')")
   kill -TERM "$PID"
@@ -124,11 +139,11 @@ for run in $(seq 1 "$RUNS"); do
     -v p50="$(awk '$1=="50%"{print $2}' <<< "$out")" -v p99="$(awk '$1=="99%"{print $2}' <<< "$out")" \
     -v busy=$((busy1 - busy0)) -v total=$((total1 - total0)) -v w=$((w1 - w0)) -v p=$((p1 - p0)) -v sw=$((s1 - s0)) \
     -v tck="$TCK" -v wal="$wal" -v complete="$complete" -v ok="$verified" -v err="$errors" \
-    -v backend="$BACKEND" \
+    -v backend="$BACKEND" -v stat="$stat" \
     'BEGIN {
-       printf "%s run %d: %.0f/s p50 %s p99 %s | CPU/decision: total %.0f us, warden %.0f us, postgres %.0f us, idle %.0f%% | warden context switches %.1f/decision | WAL %.0f B/decision | %s; verify %s %s\n",
+       printf "%s run %d: %.0f/s p50 %s p99 %s | CPU/decision: total %.0f us, warden %.0f us, postgres %.0f us, idle %.0f%% | warden context switches %.1f/decision | WAL %.0f B/decision | %s%s; verify %s %s\n",
          backend, run, rps, p50, p99, busy / tck / r * 1e6, w / tck / r * 1e6, p / tck / r * 1e6,
-         (1 - busy / total) * 100, sw / r, wal / r, complete, ok, err
+         (1 - busy / total) * 100, sw / r, wal / r, stat, complete, ok, err
      }'
   if [ "$BACKEND" = postgres ]; then
     sql "DROP DATABASE IF EXISTS $db WITH (FORCE)" > /dev/null

@@ -16,6 +16,12 @@
 //! second, in order, for [`PACED_FOR`] after its last quarantined decision;
 //! one that would wait over [`MAX_PACED_WAIT`] gets 429 at once. A paced
 //! tenant does not count toward the others' share.
+//!
+//! A decision's admission costs O(1) whatever the number of tenants: the
+//! busiest other tenant's share is read off [`Top`] (the two largest shares,
+//! raised as shares grow and recomputed every [`SWEEP`], when quiet tenants
+//! are also forgotten), and a finishing decision looks only at the tenants
+//! that have requests waiting.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -28,6 +34,10 @@ pub const FLOOR: usize = 2;
 pub const MAX_WAITING: usize = 1024;
 /// How long a tenant counts as active, and how far back its peak reaches.
 const WINDOW: Duration = Duration::from_millis(250);
+/// How often quiet tenants are forgotten and [`Top`] is recomputed: a
+/// tenant that went quiet counts toward the others' share for at most this
+/// much longer than [`WINDOW`].
+const SWEEP: Duration = Duration::from_millis(50);
 /// How long a tenant stays paced after its last quarantined decision.
 pub const PACED_FOR: Duration = Duration::from_secs(1);
 /// The longest a paced tenant's decision waits for its turn.
@@ -68,6 +78,11 @@ impl Tenant {
         self.paced.as_ref().is_some_and(|p| now < p.until)
     }
 
+    /// Its share: the most it had in flight in the current window, or now.
+    fn share(&self) -> usize {
+        self.peak.max(self.inflight)
+    }
+
     fn active(&self, now: Instant) -> bool {
         self.inflight > 0
             || self
@@ -76,9 +91,129 @@ impl Tenant {
     }
 }
 
+/// The two largest shares among active, unpaced tenants, and whose the
+/// largest is: "the busiest *other* tenant" for every tenant, in O(1).
+/// Shares only grow between sweeps (a window's peak falls when the window
+/// rolls over), so [`Top::raise`] keeps it exact as they grow and a sweep
+/// recomputes it; until then a share that fell still counts.
+#[derive(Debug, Default)]
+struct Top {
+    first: Option<(String, usize)>,
+    /// The largest share of any tenant but the first's.
+    second: Option<usize>,
+}
+
+impl Top {
+    fn raise(&mut self, tenant: &str, share: usize) {
+        match self.first.as_ref().map(|(t, s)| (t == tenant, *s)) {
+            None => self.first = Some((tenant.to_owned(), share)),
+            Some((true, lead)) => {
+                if share > lead
+                    && let Some(first) = self.first.as_mut()
+                {
+                    first.1 = share;
+                }
+            }
+            Some((false, lead)) if share > lead => {
+                self.second = Some(lead);
+                self.first = Some((tenant.to_owned(), share));
+            }
+            Some((false, _)) => self.second = Some(self.second.map_or(share, |s| s.max(share))),
+        }
+    }
+
+    /// The largest share of any tenant but `tenant`.
+    fn others(&self, tenant: &str) -> Option<usize> {
+        match &self.first {
+            Some((t, _)) if t == tenant => self.second,
+            Some((_, s)) => Some(*s),
+            None => None,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Book {
+    tenants: HashMap<String, Tenant>,
+    /// Tenants with requests waiting, each once.
+    queued: Vec<String>,
+    top: Top,
+    /// When [`Book::sweep`] last ran.
+    swept: Option<Instant>,
+}
+
+impl Book {
+    /// How many decisions `tenant` may have in flight now.
+    fn cap(&mut self, tenant: &str, now: Instant) -> usize {
+        if self.swept.is_none_or(|s| now.duration_since(s) >= SWEEP) {
+            self.sweep(now);
+        }
+        match self.top.others(tenant) {
+            Some(p) => p.max(FLOOR),
+            None => usize::MAX,
+        }
+    }
+
+    /// Forgets quiet tenants and recomputes [`Top`].
+    fn sweep(&mut self, now: Instant) {
+        self.swept = Some(now);
+        self.tenants.retain(|_, s| {
+            s.inflight > 0 || !s.waiting.is_empty() || s.active(now) || s.paced(now)
+        });
+        let mut top = Top::default();
+        for (name, s) in &self.tenants {
+            if s.active(now) && !s.paced(now) {
+                top.raise(name, s.share());
+            }
+        }
+        self.top = top;
+    }
+
+    /// `tenant` has one more decision in flight.
+    fn admitted(&mut self, tenant: &str, now: Instant) {
+        let Some(t) = self.tenants.get_mut(tenant) else {
+            return;
+        };
+        t.inflight += 1;
+        t.note(now);
+        if !t.paced(now) {
+            let share = t.share();
+            self.top.raise(tenant, share);
+        }
+    }
+
+    /// Lets in whoever is now under their cap, `first` first.
+    fn let_in(&mut self, first: &str, now: Instant) {
+        let mut names = std::mem::take(&mut self.queued);
+        if let Some(i) = names.iter().position(|n| n == first) {
+            names.swap(0, i);
+        }
+        for name in &names {
+            loop {
+                let limit = self.cap(name, now);
+                let Some(t) = self.tenants.get_mut(name) else {
+                    break;
+                };
+                if t.inflight >= limit {
+                    break;
+                }
+                let Some(tx) = t.waiting.pop_front() else {
+                    break;
+                };
+                // A waiter that gave up (its client went away) is skipped.
+                if tx.send(()).is_ok() {
+                    self.admitted(name, now);
+                }
+            }
+        }
+        names.retain(|n| self.tenants.get(n).is_some_and(|t| !t.waiting.is_empty()));
+        self.queued = names;
+    }
+}
+
 /// The admission state of every tenant. Cheap to clone.
 #[derive(Clone, Default)]
-pub struct Admission(Arc<Mutex<HashMap<String, Tenant>>>);
+pub struct Admission(Arc<Mutex<Book>>);
 
 impl std::fmt::Debug for Admission {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -93,31 +228,19 @@ pub struct TooMany;
 
 /// A decision in flight; dropping it lets the next one in.
 #[derive(Debug)]
-pub struct Permit {
-    admission: Admission,
-    tenant: String,
+pub struct Permit<'a> {
+    admission: &'a Admission,
+    tenant: &'a str,
 }
 
-impl Drop for Permit {
+impl Drop for Permit<'_> {
     fn drop(&mut self) {
-        self.admission.leave(&self.tenant);
-    }
-}
-
-fn cap(map: &HashMap<String, Tenant>, tenant: &str, now: Instant) -> usize {
-    let others = map
-        .iter()
-        .filter(|(t, s)| t.as_str() != tenant && s.active(now) && !s.paced(now))
-        .map(|(_, s)| s.peak.max(s.inflight))
-        .max();
-    match others {
-        Some(p) => p.max(FLOOR),
-        None => usize::MAX,
+        self.admission.leave(self.tenant);
     }
 }
 
 impl Admission {
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Tenant>> {
+    fn lock(&self) -> MutexGuard<'_, Book> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -129,22 +252,27 @@ impl Admission {
         }
         let now = Instant::now();
         let interval = Duration::from_secs(1) / per_s;
-        let mut map = self.lock();
-        let t = map.entry(tenant.to_owned()).or_default();
+        let mut book = self.lock();
+        let t = book.tenants.entry(tenant.to_owned()).or_default();
         let next = t.paced.as_ref().map_or(now, |p| p.next);
+        let newly = t.paced.is_none();
         t.paced = Some(Paced {
             until: now + PACED_FOR,
             interval,
             next,
         });
+        // A paced tenant no longer counts toward the others' share.
+        if newly {
+            book.sweep(now);
+        }
     }
 
     /// While `tenant` is paced, reserves its next turn (when to go on), or
     /// refuses when that is too far off.
     fn turn(&self, tenant: &str) -> Result<Option<Instant>, TooMany> {
         let now = Instant::now();
-        let mut map = self.lock();
-        let Some(t) = map.get_mut(tenant) else {
+        let mut book = self.lock();
+        let Some(t) = book.tenants.get_mut(tenant) else {
             return Ok(None);
         };
         let p = match t.paced.as_mut() {
@@ -163,31 +291,40 @@ impl Admission {
     }
 
     /// Waits for `tenant`'s turn to have one more decision in flight.
-    pub async fn enter(&self, tenant: &str) -> Result<Permit, TooMany> {
+    pub async fn enter<'a>(&'a self, tenant: &'a str) -> Result<Permit<'a>, TooMany> {
         if let Some(at) = self.turn(tenant)? {
             tokio::time::sleep_until(at.into()).await;
         }
         let rx = {
             let now = Instant::now();
-            let mut map = self.lock();
-            let limit = cap(&map, tenant, now);
-            let t = map.entry(tenant.to_owned()).or_default();
+            let mut book = self.lock();
+            let limit = book.cap(tenant, now);
+            // The name is copied only the first time (per stretch of activity).
+            if !book.tenants.contains_key(tenant) {
+                book.tenants.insert(tenant.to_owned(), Tenant::default());
+            }
+            let Some(t) = book.tenants.get_mut(tenant) else {
+                return Err(TooMany);
+            };
             t.note(now);
             if t.inflight < limit && t.waiting.is_empty() {
-                t.inflight += 1;
-                t.note(now);
+                book.admitted(tenant, now);
                 None
             } else if t.waiting.len() >= MAX_WAITING {
                 return Err(TooMany);
             } else {
                 let (tx, rx) = oneshot::channel();
+                let first = t.waiting.is_empty();
                 t.waiting.push_back(tx);
+                if first {
+                    book.queued.push(tenant.to_owned());
+                }
                 Some(rx)
             }
         };
         let permit = Permit {
-            admission: self.clone(),
-            tenant: tenant.to_owned(),
+            admission: self,
+            tenant,
         };
         match rx {
             None => Ok(permit),
@@ -204,36 +341,14 @@ impl Admission {
 
     fn leave(&self, tenant: &str) {
         let now = Instant::now();
-        let mut map = self.lock();
-        if let Some(t) = map.get_mut(tenant) {
+        let mut book = self.lock();
+        if let Some(t) = book.tenants.get_mut(tenant) {
             t.inflight = t.inflight.saturating_sub(1);
             t.note(now);
         }
-        // Let in whoever is now under their cap, this tenant first.
-        let mut names: Vec<String> = map
-            .iter()
-            .filter(|(_, s)| !s.waiting.is_empty())
-            .map(|(n, _)| n.clone())
-            .collect();
-        names.sort_by_key(|n| n != tenant);
-        for name in names {
-            loop {
-                let limit = cap(&map, &name, now);
-                let Some(t) = map.get_mut(&name) else { break };
-                if t.inflight >= limit {
-                    break;
-                }
-                let Some(tx) = t.waiting.pop_front() else {
-                    break;
-                };
-                // A waiter that gave up (its client went away) is skipped.
-                if tx.send(()).is_ok() {
-                    t.inflight += 1;
-                    t.note(now);
-                }
-            }
+        if !book.queued.is_empty() {
+            book.let_in(tenant, now);
         }
-        map.retain(|_, s| s.inflight > 0 || !s.waiting.is_empty() || s.active(now) || s.paced(now));
     }
 }
 
@@ -301,6 +416,61 @@ mod tests {
         assert_eq!(a.turn("quiet"), Ok(None));
         a.pace("free", 0);
         assert_eq!(a.turn("free"), Ok(None));
+    }
+
+    #[test]
+    fn the_busiest_other_tenant_is_known_for_every_tenant() {
+        let mut top = Top::default();
+        assert_eq!(top.others("a"), None);
+        top.raise("a", 3);
+        assert_eq!((top.others("a"), top.others("b")), (None, Some(3)));
+        top.raise("b", 2);
+        assert_eq!((top.others("a"), top.others("b")), (Some(2), Some(3)));
+        // b overtakes a: a's share is now the largest of anyone but b.
+        top.raise("b", 5);
+        assert_eq!((top.others("a"), top.others("b")), (Some(5), Some(3)));
+        top.raise("c", 4);
+        assert_eq!(top.others("b"), Some(4));
+        // The leader growing moves nobody else.
+        top.raise("b", 9);
+        assert_eq!((top.others("b"), top.others("c")), (Some(4), Some(9)));
+    }
+
+    #[tokio::test]
+    async fn among_many_tenants_the_share_is_the_busiest_others() {
+        let a = Admission::default();
+        // busy, alone at first, takes 5; then 500 tenants one each.
+        let busy: Vec<_> = futures_util::future::join_all((0..5).map(|_| a.enter("busy")))
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        let names: Vec<String> = (0..500).map(|i| format!("t{i}")).collect();
+        let mut held = Vec::new();
+        for n in &names {
+            held.push(a.enter(n).await.unwrap());
+        }
+        // Beside busy (5 in flight) a new tenant may have 5, not 2.
+        let mut fresh = Vec::new();
+        for _ in 0..5 {
+            fresh.push(a.enter("fresh").await.unwrap());
+        }
+        let sixth = tokio::spawn({
+            let a = a.clone();
+            async move { a.enter("fresh").await.map(|_| ()) }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(
+            !sixth.is_finished(),
+            "fresh went past the busiest other's share"
+        );
+        drop(fresh.pop());
+        tokio::time::timeout(Duration::from_secs(1), sixth)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        drop((busy, held));
     }
 
     #[tokio::test]

@@ -108,6 +108,20 @@ pub fn link(prev: &Hash, event_bytes: &[u8]) -> Hash {
     h.finalize().into()
 }
 
+/// A hash as 64 lowercase hex digits. Every append writes two (the head
+/// before and after); `hex::encode` builds them a `char` at a time through
+/// an iterator, several times the work of this table lookup.
+pub fn hash_hex(hash: &Hash) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = [0u8; 64];
+    for (pair, b) in text.chunks_exact_mut(2).zip(hash) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 0x0f)];
+    }
+    // Always ASCII, so never empty.
+    String::from_utf8(text.to_vec()).unwrap_or_default()
+}
+
 /// Parses 64 hex digits (either case). Verification parses two per event,
 /// so this decodes in place rather than through an allocating decoder.
 pub fn parse_hash(hex_text: &str) -> Result<Hash, TraceError> {
@@ -203,10 +217,10 @@ impl Chain {
             "{{\"at_ms\":{at_ms},\"body\":{canonical_body},\"class\":{class},\"kind\":{kind},\"seq\":{seq},\"tenant\":{tenant}}}"
         );
         let hash = link(&self.head, text.as_bytes());
-        let prev = hex::encode(self.head);
+        let prev = hash_hex(&self.head);
         self.last_seq = seq;
         self.head = hash;
-        Ok((seq, prev, hex::encode(hash), text))
+        Ok((seq, prev, hash_hex(&hash), text))
     }
 
     /// Appends an event; returns its record.
@@ -227,12 +241,26 @@ impl Chain {
         };
         let hash = link(&self.head, &canonical("event", &event)?);
         let record = Record {
-            prev: hex::encode(self.head),
-            hash: hex::encode(hash),
+            prev: hash_hex(&self.head),
+            hash: hash_hex(&hash),
             event,
         };
         self.last_seq += 1;
         self.head = hash;
         Ok(record)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_hex_is_lowercase_hex_and_parses_back() {
+        for hash in [[0u8; 32], [0xff; 32], link(&genesis("t"), b"event")] {
+            let text = hash_hex(&hash);
+            assert_eq!(text, hex::encode(hash));
+            assert_eq!(parse_hash(&text).ok(), Some(hash));
+        }
     }
 }

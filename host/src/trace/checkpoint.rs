@@ -36,7 +36,7 @@ impl Checkpoint {
         Checkpoint {
             tenant: tenant.to_owned(),
             seq,
-            head: hex::encode(head),
+            head: super::hash_hex(head),
             at_ms,
         }
     }

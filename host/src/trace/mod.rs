@@ -11,7 +11,8 @@ mod pruning;
 mod verify;
 
 pub use chain::{
-    Chain, Event, EventClass, GENESIS_TAG, Hash, Record, canonical, genesis, link, parse_hash,
+    Chain, Event, EventClass, GENESIS_TAG, Hash, Record, canonical, genesis, hash_hex, link,
+    parse_hash,
 };
 pub use checkpoint::{Checkpoint, SignedCheckpoint};
 pub use ndjson::{verify_ndjson, verify_ndjson_held};

@@ -407,7 +407,7 @@ impl Verifier {
         Report {
             events: self.events,
             last_seq: self.last_seq,
-            head: hex::encode(self.head),
+            head: super::hash_hex(&self.head),
             fault: fault.or(accounting),
             pruned,
         }

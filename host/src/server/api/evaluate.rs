@@ -169,7 +169,10 @@ async fn evaluate_on_pool(
 
 /// The tenant's turn to have one more decision in flight (fair across
 /// tenants: [`crate::server::admission`]).
-async fn admit(st: &AppState, tenant: &str) -> Result<crate::server::admission::Permit, ApiError> {
+async fn admit<'a>(
+    st: &'a AppState,
+    tenant: &'a str,
+) -> Result<crate::server::admission::Permit<'a>, ApiError> {
     st.admission().enter(tenant).await.map_err(|_| {
         ApiError::new(
             Kind::TooManyRequests,

@@ -180,7 +180,7 @@ pub fn router(state: AppState) -> Router {
     let (router, doc) = api().split_for_parts();
     let doc = std::sync::Arc::new(complete(doc));
     router
-        .route_layer(axum::middleware::from_fn(crate::server::edge::check_uri))
+        .route_layer(crate::server::edge::CheckUri)
         .route(
             "/openapi.json",
             axum::routing::get(move || {

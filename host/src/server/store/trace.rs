@@ -221,7 +221,7 @@ fn push_values(sql: &mut String, rows: usize, positional: bool) {
 fn head_row(chain: &Chain) -> (i64, String) {
     (
         i64::try_from(chain.last_seq()).unwrap_or(i64::MAX),
-        hex::encode(chain.head()),
+        crate::trace::hash_hex(chain.head()),
     )
 }
 
