@@ -51,7 +51,7 @@ echo "== cold start (SQLite, 3 built-in packs)"
 start "$tmp/sqlite"; echo "first start (compiles the packs): ${MS} ms"; stop
 start "$tmp/sqlite"; echo "second start (compiled cache):     ${MS} ms"
 curl -sf -o /dev/null -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' \
-  -d @host/examples/requests/02-large-payment.json "$ADDR/v1/tenants/demo/evaluate"
+  -d @host/engine/examples/requests/02-large-payment.json "$ADDR/v1/tenants/demo/evaluate"
 load "SQLite"
 stop
 

@@ -10,7 +10,7 @@ use warden_host::{Engine, Pack};
 pub const PACKS_DIR: &str = env!("WARDEN_PACKS_DIR");
 
 /// The built-in packs, in the order the demo composition uses.
-pub const BUILT_IN: [&str; 3] = ["treasury", "pii-strict", "external-tools-untrusted"];
+pub const BUILT_IN: [&str; 3] = warden_host::BUILT_IN_PACKS;
 
 /// Path of a built pack: `treasury`, `pii-strict`, `external-tools-untrusted`,
 /// or a fixture: `hostile`, `clock-user`, `dup-rules`.

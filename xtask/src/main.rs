@@ -3,14 +3,13 @@
 //! - `cargo xtask packs`: builds every pack for `wasm32-wasip2` into `target/packs/<name>.wasm`.
 //! - `cargo xtask serve [-- ARGS]`: builds the packs and the `warden` binary, then runs
 //!   `warden serve` on the embedded default with a seeded `demo` tenant and prints a `curl`.
-//! - `cargo xtask test`: builds the packs, fmt check, clippy with `-D warnings`, every test, the
-//!   embedding example, and the property-based API test (schemathesis, both backends).
+//! - `cargo xtask test`: builds the packs, fmt check, every test of every target built once with
+//!   clippy's lints denied (`-D warnings`), the embedding example, and the property-based API
+//!   test (schemathesis, both backends).
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-const PACKS: &[&str] = &["treasury", "pii-strict", "external-tools-untrusted"];
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -67,22 +66,39 @@ fn ensure_target() -> Result<()> {
     }
 }
 
+/// The built-in packs: every folder of `packs/` with a `Cargo.toml` (the
+/// list `warden_host::BUILT_IN_PACKS` is tested against).
+fn built_in_packs(root: &Path) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(root.join("packs")).context("cannot list packs/")? {
+        let entry = entry?;
+        if entry.path().join("Cargo.toml").exists() {
+            let name = entry.file_name();
+            let name = name.to_str().context("a folder of packs/ is not UTF-8")?;
+            names.push(name.to_owned());
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
 fn packs(root: &Path) -> Result<Vec<PathBuf>> {
     ensure_target()?;
+    let packs = built_in_packs(root)?;
     let target_dir = root.join("target").join("wasm-build");
     let mut cmd = cargo();
     cmd.current_dir(root)
         .args(["build", "--target", "wasm32-wasip2", "--profile", "pack"])
         .arg("--target-dir")
         .arg(&target_dir);
-    for p in PACKS {
+    for p in &packs {
         cmd.args(["-p", p]);
     }
     run(&mut cmd)?;
     let out = root.join("target").join("packs");
     std::fs::create_dir_all(&out)?;
     let mut paths = Vec::new();
-    for p in PACKS {
+    for p in &packs {
         let from = target_dir
             .join("wasm32-wasip2")
             .join("pack")
@@ -135,6 +151,7 @@ fn serve(root: &Path, extra: &[String]) -> Result<()> {
             let token = token.as_deref().unwrap_or("$TOKEN");
             let request = root
                 .join("host")
+                .join("engine")
                 .join("examples")
                 .join("requests")
                 .join("02-large-payment.json");
@@ -161,17 +178,22 @@ fn test(root: &Path) -> Result<()> {
     run(cargo()
         .current_dir(root)
         .args(["fmt", "--all", "--", "--check"]))?;
-    run(cargo().current_dir(root).args([
-        "clippy",
-        "--workspace",
-        "--all-targets",
-        "--",
-        "-D",
-        "warnings",
-    ]))?;
+    // One build serves the lints and the tests (docs/adr/0025-one-build-for-lints-and-tests.md):
+    // clippy's driver compiles the workspace's own crates for the test build, so the
+    // dependencies are compiled once, for the tests, instead of once more in check mode for
+    // `cargo clippy`. `--all-targets` is clippy's coverage (lib, bins, tests, examples,
+    // benches); the benches run once each in criterion's test mode. It leaves out doc tests,
+    // which the second command runs with the same wrapper (so nothing is rebuilt).
+    let lint = clippy_driver()?;
+    lints_deny(root, &lint)?;
     // Unit, integration and doc tests of every crate, including the packs'
     // native tests; the warden-tests build script builds every pack for wasm.
-    run(cargo().current_dir(root).args(["test", "--workspace"]))?;
+    run(lint_with(cargo().current_dir(root), &lint).args([
+        "test",
+        "--workspace",
+        "--all-targets",
+    ]))?;
+    run(lint_with(cargo().current_dir(root), &lint).args(["test", "--workspace", "--doc"]))?;
     // `cargo test --workspace` built the examples; run the embedding example's
     // binary directly (a `cargo run -p warden-host` would resolve features for
     // one package and rebuild wasmtime).
@@ -180,6 +202,70 @@ fn test(root: &Path) -> Result<()> {
         .unwrap_or_else(|| root.join("target"));
     run(Command::new(target.join("debug").join("examples").join("embed")).current_dir(root))?;
     api_test(root, &target)
+}
+
+/// The path of the toolchain's `clippy-driver` (rustup's, for the pinned
+/// toolchain), or the bare name when rustup is not there.
+fn clippy_driver() -> Result<PathBuf> {
+    match Command::new("rustup")
+        .args(["which", "clippy-driver"])
+        .output()
+    {
+        Ok(o) if o.status.success() => {
+            let path = String::from_utf8(o.stdout).context("rustup printed a non-UTF-8 path")?;
+            Ok(PathBuf::from(path.trim()))
+        }
+        _ => Ok(PathBuf::from("clippy-driver")),
+    }
+}
+
+/// Proves that the driver still takes its arguments from `CLIPPY_ARGS`
+/// (an interface between clippy's own two binaries, not a documented one):
+/// a file with one clippy warning must fail to compile under
+/// [`lint_with`]'s `-D warnings`. Without this, a toolchain that changed it
+/// would let every lint through silently.
+fn lints_deny(root: &Path, driver: &Path) -> Result<()> {
+    let dir = root.join("target").join("xtask-lint-canary");
+    std::fs::create_dir_all(&dir)?;
+    let file = dir.join("canary.rs");
+    std::fs::write(
+        &file,
+        "//! A clippy warning.\n/// Length.\npub fn len(v: &Vec<u8>) -> usize {\n    v.len()\n}\n",
+    )?;
+    let out = lint_with(&mut Command::new(driver), driver)
+        .env_remove("RUSTC_WORKSPACE_WRAPPER")
+        .args([
+            "--edition",
+            "2024",
+            "--crate-type",
+            "lib",
+            "--emit",
+            "metadata",
+        ])
+        .arg("--out-dir")
+        .arg(&dir)
+        .arg(&file)
+        .output()
+        .with_context(|| format!("cannot run {}", driver.display()))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.success() || !stderr.contains("ptr_arg") {
+        bail!(
+            "{} no longer denies clippy's warnings through CLIPPY_ARGS (ADR 0025); it printed:\n{stderr}",
+            driver.display()
+        );
+    }
+    Ok(())
+}
+
+/// Runs clippy on the workspace's crates as part of whatever `cmd` builds,
+/// with warnings denied: what `cargo clippy -- -D warnings` sets up for
+/// `cargo check`. `CLIPPY_ARGS` holds the arguments after `--`, each
+/// followed by the separator clippy's driver splits on.
+fn lint_with<'a>(cmd: &'a mut Command, driver: &Path) -> &'a mut Command {
+    cmd.env("RUSTC_WORKSPACE_WRAPPER", driver).env(
+        "CLIPPY_ARGS",
+        "-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__",
+    )
 }
 
 /// The property-based API test: schemathesis (in a virtualenv under

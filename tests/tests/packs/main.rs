@@ -223,3 +223,21 @@ const PII: [&str; 1] = ["pii-strict"];
 const EXT: [&str; 1] = ["external-tools-untrusted"];
 
 // ---------------------------------------------------------------- treasury
+
+/// `warden_host::BUILT_IN_PACKS` is the `packs/` folder: a pack added there
+/// and not to the list (or the other way round) would be built by `cargo
+/// xtask packs` but never registered by the demo, or not built at all.
+#[test]
+fn the_built_in_list_is_the_packs_folder() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../packs");
+    let mut folders: Vec<String> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.path().join("Cargo.toml").exists())
+        .map(|e| e.file_name().into_string().unwrap())
+        .collect();
+    folders.sort();
+    let mut listed: Vec<String> = BUILT_IN.iter().map(|s| (*s).to_owned()).collect();
+    listed.sort();
+    assert_eq!(folders, listed);
+}
