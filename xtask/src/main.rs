@@ -181,22 +181,26 @@ fn test(root: &Path) -> Result<()> {
     // One build serves the lints and the tests (docs/adr/0025-one-build-for-lints-and-tests.md):
     // clippy's driver compiles the workspace's own crates for the test build, so the
     // dependencies are compiled once, for the tests, instead of once more in check mode for
-    // `cargo clippy`. `--all-targets` is clippy's coverage (lib, bins, tests, examples,
-    // benches); the benches run once each in criterion's test mode. It leaves out doc tests,
-    // which the second command runs with the same wrapper (so nothing is rebuilt).
+    // `cargo clippy`. The three commands cover clippy's `--all-targets` (lib, bins, tests,
+    // benches, examples) and the doc tests; each reuses what the one before built. The benches
+    // run once each in criterion's test mode. Examples are built, not tested (`--all-targets`
+    // would build them as test harnesses, without their `main`).
     let lint = clippy_driver()?;
     lints_deny(root, &lint)?;
-    // Unit, integration and doc tests of every crate, including the packs'
-    // native tests; the warden-tests build script builds every pack for wasm.
+    // Unit and integration tests of every crate, including the packs' native
+    // tests; the warden-tests build script builds every pack for wasm.
     run(lint_with(cargo().current_dir(root), &lint).args([
         "test",
         "--workspace",
-        "--all-targets",
+        "--lib",
+        "--bins",
+        "--tests",
+        "--benches",
     ]))?;
+    run(lint_with(cargo().current_dir(root), &lint).args(["build", "--workspace", "--examples"]))?;
     run(lint_with(cargo().current_dir(root), &lint).args(["test", "--workspace", "--doc"]))?;
-    // `cargo test --workspace` built the examples; run the embedding example's
-    // binary directly (a `cargo run -p warden-host` would resolve features for
-    // one package and rebuild wasmtime).
+    // Run the embedding example's binary directly (a `cargo run -p warden-host`
+    // would resolve features for one package and rebuild wasmtime).
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
