@@ -4,7 +4,7 @@
 # warden, PostgreSQL), WAL per decision, and afterwards a check that every
 # answered decision is in the tenant's chain and that the chain verifies.
 #
-#   cargo xtask packs && cargo build --release -p warden-host --bin warden
+#   cargo xtask packs && cargo build --release -p warden-cli --bin warden
 #   bench/durable.sh [DURATION_S] [CONNECTIONS] [RUNS] [postgres|sqlite] [WARDEN_BINARY]
 #
 # Each run starts a fresh server on a fresh database, warms up for 3 s, then

@@ -3,7 +3,7 @@
 # with wrk on loopback, on SQLite and on PostgreSQL; and the service's cold
 # start with and without the compiled-pack cache.
 #
-#   cargo xtask packs && cargo build --release -p warden-host --bin warden
+#   cargo xtask packs && cargo build --release -p warden-cli --bin warden
 #   bench/http-load.sh [DURATION_S] [CONNECTIONS]
 #
 # Needs wrk (Debian: apt-get install wrk) and, for the PostgreSQL run, the

@@ -6,7 +6,7 @@
 # unless QUARANTINE (a JSON object) says otherwise.
 #
 #   cargo xtask packs && cargo build -p warden-tests --tests \
-#     && cargo build --release -p warden-host --bin warden
+#     && cargo build --release -p warden-cli --bin warden
 #   bench/noisy.sh [DURATION_S] [QUIET_CONNS] [NOISY_CONNS]
 #
 # Needs wrk (Debian: apt-get install wrk) and target/wasm-build/out/hostile.wasm

@@ -4,7 +4,7 @@ three built-in packs in one isolation mode, asks each for one decision, then
 a second round over all of them; reports failures, decision latency and the
 server's resident memory (VmRSS) after each phase.
 
-    cargo xtask packs && cargo build --release -p warden-host --bin warden
+    cargo xtask packs && cargo build --release -p warden-cli --bin warden
     bench/scale.py TENANTS ISOLATION [WARDEN_BINARY]    # ISOLATION: fresh | reuse
 
 Needs nothing but Python 3 (standard library). SQLite, fresh data directory.

@@ -1,4 +1,4 @@
-//! The `warden` command line, run in-process through `warden_host::cli::run`.
+//! The `warden` command line, run in-process through `warden_cli::run`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::{Value, json};
@@ -10,7 +10,7 @@ fn warden(args: &[&str]) -> (u8, String, String) {
     let mut err = Vec::new();
     let mut full = vec!["warden", "--no-cache"];
     full.extend_from_slice(args);
-    let code = warden_host::cli::run(full, &mut out, &mut err);
+    let code = warden_cli::run(full, &mut out, &mut err);
     (
         code,
         String::from_utf8(out).unwrap(),
@@ -208,9 +208,9 @@ fn keygen_sign_and_the_signature_verifies() {
         sig
     );
     let public = std::fs::read_to_string(dir.path().join("publisher.pem.pub")).unwrap();
-    let publishers = [warden_host::server::keys::Publisher {
+    let publishers = [warden_server::keys::Publisher {
         name: "me".into(),
-        key: warden_host::server::keys::parse_verifying_key("pub", &public).unwrap(),
+        key: warden_server::keys::parse_verifying_key("pub", &public).unwrap(),
     }];
     let digest = warden_host::Engine::new()
         .unwrap()
@@ -219,10 +219,10 @@ fn keygen_sign_and_the_signature_verifies() {
         .digest()
         .to_owned();
     // The signature covers the pack's digest: these bytes, and no others.
-    let ok = warden_host::server::keys::verify_pack(&publishers, sig, &digest);
+    let ok = warden_server::keys::verify_pack(&publishers, sig, &digest);
     assert_eq!(ok.unwrap(), "me");
     let other = warden_host::pack_digest(&std::fs::read(pack_path("rollout-v2")).unwrap());
-    assert!(warden_host::server::keys::verify_pack(&publishers, sig, &other).is_err());
+    assert!(warden_server::keys::verify_pack(&publishers, sig, &other).is_err());
 }
 
 #[test]
@@ -285,7 +285,7 @@ fn token_issue_signs_verifiable_tokens() {
         "10m",
     ]);
     assert_eq!(code, 0, "{err}");
-    let mut auth = warden_host::server::auth::Authenticator::new();
+    let mut auth = warden_server::auth::Authenticator::new();
     auth.add_public_key_pem(
         "k",
         &std::fs::read_to_string(dir.path().join("issuer.pem.pub")).unwrap(),
@@ -329,11 +329,11 @@ fn token_issue_signs_verifiable_tokens() {
 
 #[test]
 fn trace_verify_offline_reports_the_first_bad_event() {
-    use warden_host::trace::{Chain, Checkpoint, EventClass};
+    use warden_server::trace::{Chain, Checkpoint, EventClass};
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("tenant.pem");
     warden(&["keygen", "--out", key.to_str().unwrap()]);
-    let signing = warden_host::server::keys::read_signing_key(&key).unwrap();
+    let signing = warden_server::keys::read_signing_key(&key).unwrap();
     let mut chain = Chain::new("acme");
     let records: Vec<_> = (1..=20)
         .map(|i| {
@@ -345,7 +345,7 @@ fn trace_verify_offline_reports_the_first_bad_event() {
     let cp = Checkpoint::new("acme", 20, chain.head(), 1)
         .sign(&signing)
         .unwrap();
-    let lines = |rs: &[warden_host::trace::Record]| -> String {
+    let lines = |rs: &[warden_server::trace::Record]| -> String {
         rs.iter().map(|r| r.to_line().unwrap() + "\n").collect()
     };
     let export = dir.path().join("export.ndjson");
@@ -395,8 +395,8 @@ fn trace_verify_offline_reports_the_first_bad_event() {
 /// A control plane's SQLite database with `n` events in tenant `acme`'s log
 /// (every third by agent `a1`) and two in `beta`'s.
 fn trace_db(dir: &Path, n: u64) {
-    use warden_host::server::store::{EventIndex, NewEvent, Store};
-    use warden_host::trace::EventClass;
+    use warden_server::store::{EventIndex, NewEvent, Store};
+    use warden_server::trace::EventClass;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

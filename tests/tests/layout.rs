@@ -276,3 +276,57 @@ fn no_source_file_is_over_800_lines() {
         long.join(", ")
     );
 }
+
+/// What the embeddable engine must never pull in (issue 19, ADR 0024):
+/// the control plane's database, HTTP and token crates, and tokio's
+/// networking (mio).
+const NOT_IN_THE_ENGINE: [&str; 7] = [
+    "sqlx",
+    "axum",
+    "jsonwebtoken",
+    "hyper",
+    "mio",
+    "rustls",
+    "warden-server",
+];
+
+#[test]
+fn the_engine_builds_without_server_dependencies() {
+    // `cargo tree` resolves from Cargo.lock and the manifests; the packages
+    // are on disk already (this test was built from them).
+    let out = std::process::Command::new(env!("CARGO"))
+        .current_dir(root())
+        .args([
+            "tree",
+            "--offline",
+            "-p",
+            "warden-host",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+            "--format",
+            "{p}",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "cargo tree failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let names: BTreeSet<&str> = stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(
+        names.contains("wasmtime") && names.contains("warden-host"),
+        "cargo tree listed: {names:?}"
+    );
+    let found: Vec<&str> = NOT_IN_THE_ENGINE
+        .into_iter()
+        .filter(|n| names.contains(n))
+        .collect();
+    assert!(found.is_empty(), "warden-host depends on {found:?}");
+}

@@ -38,7 +38,7 @@ fn the_walk_through_pack_builds_inspects_and_evaluates() {
     let pack = pack.to_str().unwrap();
     let run = |args: &[&str]| {
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        let code = warden_host::cli::run(args.to_vec(), &mut out, &mut err);
+        let code = warden_cli::run(args.to_vec(), &mut out, &mut err);
         (code, String::from_utf8_lossy(&out).into_owned())
     };
     let (code, out) = run(&["warden", "--no-cache", "pack", "inspect", pack]);

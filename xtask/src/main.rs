@@ -119,7 +119,7 @@ fn serve(root: &Path, extra: &[String]) -> Result<()> {
         "build",
         "--release",
         "-p",
-        "warden-host",
+        "warden-cli",
         "--bin",
         "warden",
     ]))?;
@@ -276,7 +276,7 @@ fn lint_with<'a>(cmd: &'a mut Command, driver: &Path) -> &'a mut Command {
 /// `target/`, made here if missing) against `warden serve` on SQLite and
 /// PostgreSQL (tests/api/run.py), with the `warden` binary that
 /// `cargo test --workspace` built for the integration tests (a
-/// `cargo build -p warden-host` would resolve features for one package and
+/// `cargo build -p warden-cli` would resolve features for one package and
 /// rebuild wasmtime).
 fn api_test(root: &Path, target: &Path) -> Result<()> {
     let warden = target.join("debug").join("warden");

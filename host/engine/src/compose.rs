@@ -9,7 +9,7 @@ use crate::decide::{
 use crate::error::{ComposeError, InputError};
 use crate::layers::{self, EffectiveRule, Layer};
 use crate::pack::Pack;
-use crate::request::{Request, parse_json};
+use crate::request::{Request, ValidRequest, parse_json};
 use crate::sandbox::{CallFailure, InstancePool, Live};
 use crate::verdict::Verdict;
 use serde::{Deserialize, Serialize};
@@ -234,10 +234,9 @@ impl Composition {
         self.evaluate_checked(req, req.validate())
     }
 
-    /// [`Composition::evaluate`] of a request the caller has validated
-    /// already (the server does, to answer 422 before admission).
-    #[cfg(feature = "server")]
-    pub(crate) fn evaluate_validated(&self, req: &Request) -> Decision {
+    /// [`Composition::evaluate`] of a request validated already (the
+    /// control plane validates before admission, to answer 422 early).
+    pub fn evaluate_valid(&self, req: &ValidRequest) -> Decision {
         self.evaluate_checked(req, Ok(()))
     }
 

@@ -3,7 +3,7 @@
 //! `{"retention": [null, null]}` would be taken as a retention setting and
 //! `"principal": ["bot", null, []]` as a principal; the API documents
 //! objects, and a body that does not match the document is refused. Use as
-//! `#[serde(deserialize_with = "crate::json_object::object")]` (or
+//! `#[serde(deserialize_with = "warden_host::json_object::object")]` (or
 //! `optional`, `each`) on struct-typed fields.
 
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor, value::MapAccessDeserializer};
@@ -30,22 +30,20 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Obj<T> {
 }
 
 /// A struct field that must be a JSON object.
-pub(crate) fn object<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+pub fn object<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<T, D::Error> {
     Obj::deserialize(d).map(|o| o.0)
 }
 
 /// An optional struct field: a JSON object, `null` or absent (with
 /// `#[serde(default)]`).
-pub(crate) fn optional<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+pub fn optional<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     d: D,
 ) -> Result<Option<T>, D::Error> {
     Option::<Obj<T>>::deserialize(d).map(|o| o.map(|o| o.0))
 }
 
 /// A list of structs, each a JSON object.
-pub(crate) fn each<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Vec<T>, D::Error> {
+pub fn each<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
     Vec::<Obj<T>>::deserialize(d).map(|v| v.into_iter().map(|o| o.0).collect())
 }
 

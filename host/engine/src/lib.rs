@@ -30,28 +30,20 @@ mod bindings;
 mod blocking;
 mod breaker;
 mod cache;
-#[cfg(feature = "cli")]
-pub mod cli;
 mod compose;
 mod decide;
 pub mod diff;
 mod engine;
 mod error;
 mod idle;
-mod json_object;
+pub mod json_object;
 mod layers;
 mod pack;
 mod pool;
 mod request;
 pub mod rollout;
 mod sandbox;
-#[cfg(feature = "server")]
-pub mod server;
 mod verdict;
-/// The trace log's core, from `warden-trace`: events, canonical bytes, the
-/// hash chain, checkpoints and the verifier.
-#[cfg(feature = "server")]
-pub use warden_trace as trace;
 
 pub use bindings::CONTRACT_VERSION;
 
@@ -70,5 +62,5 @@ pub use error::{ComposeError, InputError, LoadError};
 pub use layers::{DEFAULTS, EffectiveRule, FLEET_LAYER, Layer, RuleOverride, tightens};
 pub use pack::{Pack, PackInfo, RuleInfo, Strictness, pack_digest};
 pub use pool::{Busy, EvalPool, PoolConfig};
-pub use request::{Action, Money, Principal, Request, SafetyClass};
+pub use request::{Action, Money, Principal, Request, SafetyClass, ValidRequest};
 pub use verdict::Verdict;

@@ -99,6 +99,34 @@ pub struct Request {
     pub context: Value,
 }
 
+/// A [`Request`] that passed [`Request::validate`]. A caller that validates
+/// early (the control plane does, to answer 422 before a request waits for
+/// its turn) hands it to [`crate::Composition::evaluate_valid`], which then
+/// does not check it again; only [`ValidRequest::new`] makes one.
+#[derive(Debug, Clone)]
+pub struct ValidRequest(Request);
+
+impl ValidRequest {
+    /// Validates `req` ([`Request::validate`]).
+    pub fn new(req: Request) -> Result<ValidRequest, InputError> {
+        req.validate()?;
+        Ok(ValidRequest(req))
+    }
+
+    /// The request itself.
+    pub fn into_inner(self) -> Request {
+        self.0
+    }
+}
+
+impl std::ops::Deref for ValidRequest {
+    type Target = Request;
+
+    fn deref(&self) -> &Request {
+        &self.0
+    }
+}
+
 impl Request {
     /// Parses a request from JSON; errors name the offending field.
     pub fn from_json(text: &str) -> Result<Request, InputError> {
@@ -386,6 +414,22 @@ mod tests {
             }
             other => panic!("expected `{name}` to be refused, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn only_a_request_that_validates_becomes_a_valid_request() {
+        // serde alone takes a NUL in the agent; `ValidRequest::new` must not.
+        let mut req = request(|_| {}).unwrap();
+        req.principal.agent = "a\u{0}b".to_owned();
+        refused(
+            ValidRequest::new(req).map(ValidRequest::into_inner),
+            "principal.agent",
+            "NUL",
+        );
+        let fine = request(|_| {}).unwrap();
+        let valid = ValidRequest::new(fine.clone()).unwrap();
+        assert_eq!(valid.principal.agent, "a");
+        assert_eq!(valid.into_inner().id, fine.id);
     }
 
     #[test]

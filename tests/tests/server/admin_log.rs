@@ -5,7 +5,7 @@ use crate::both;
 use crate::harness::*;
 use axum::http::StatusCode;
 use serde_json::json;
-use warden_host::server::auth::Role;
+use warden_server::auth::Role;
 use warden_tests::pack_bytes;
 
 /// The kinds of `log`'s events, in order.
@@ -170,7 +170,7 @@ both!(
         let app = app;
         // What `warden serve --seed-demo` does, through the same function.
         let packs = ["treasury".to_owned()];
-        warden_host::server::seed_tenant(&app.state, "demo", &packs, warden_host::Isolation::Reuse)
+        warden_server::seed_tenant(&app.state, "demo", &packs, warden_host::Isolation::Reuse)
             .await
             .unwrap();
         let rows = app.state.store().trace_rows("demo", 0, 10).await.unwrap();
@@ -187,7 +187,7 @@ both!(
             "treasury"
         );
         // Seeding again changes nothing and records nothing.
-        warden_host::server::seed_tenant(&app.state, "demo", &packs, warden_host::Isolation::Reuse)
+        warden_server::seed_tenant(&app.state, "demo", &packs, warden_host::Isolation::Reuse)
             .await
             .unwrap();
         assert_eq!(

@@ -12,8 +12,8 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::time::Duration;
-use warden_host::server::auth::{Role, TokenSigner};
-use warden_host::server::keys;
+use warden_server::auth::{Role, TokenSigner};
+use warden_server::keys;
 use warden_tests::pack_bytes;
 
 fn now_s() -> u64 {

@@ -5,7 +5,7 @@ use crate::harness::*;
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
-use warden_host::server::auth::Role;
+use warden_server::auth::Role;
 use warden_tests::pack_bytes;
 
 pub(crate) const ALL_ROLES: [Role; 5] = [

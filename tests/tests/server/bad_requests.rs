@@ -6,7 +6,7 @@ use crate::both;
 use crate::harness::*;
 use axum::http::{Method, StatusCode, header};
 use serde_json::{Value, json};
-use warden_host::server::auth::Role;
+use warden_server::auth::Role;
 
 both!(tenant_ids_are_validated_and_unique, |app: App| async move {
     let admin = app.admin();

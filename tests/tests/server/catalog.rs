@@ -4,8 +4,8 @@ use crate::both;
 use crate::harness::*;
 use axum::http::StatusCode;
 use serde_json::json;
-use warden_host::server::auth::Role;
-use warden_host::server::keys;
+use warden_server::auth::Role;
+use warden_server::keys;
 use warden_tests::pack_bytes;
 
 both!(built_ins_are_registered_at_start, |app: App| async move {

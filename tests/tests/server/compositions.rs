@@ -5,7 +5,7 @@ use crate::both;
 use crate::harness::*;
 use axum::http::StatusCode;
 use serde_json::json;
-use warden_host::server::auth::Role;
+use warden_server::auth::Role;
 
 both!(composition_versions_and_conflicts, |app: App| async move {
     let admin = app.admin();

@@ -4,7 +4,7 @@ use crate::both;
 use crate::harness::*;
 use axum::http::StatusCode;
 use serde_json::json;
-use warden_host::server::auth::Role;
+use warden_server::auth::Role;
 
 both!(
     decisions_carry_id_explanation_and_serving_versions,

@@ -9,12 +9,12 @@ use crate::harness::*;
 use crate::integrity::rewrite_log;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
-use warden_host::server::auth::Role;
-use warden_host::server::checkpointer;
-use warden_host::server::events::FLEET_LOG;
-use warden_host::server::keys;
-use warden_host::server::trace_settings::Anchor;
-use warden_host::trace::SignedCheckpoint;
+use warden_server::auth::Role;
+use warden_server::checkpointer;
+use warden_server::events::FLEET_LOG;
+use warden_server::keys;
+use warden_server::trace::SignedCheckpoint;
+use warden_server::trace_settings::Anchor;
 
 async fn fleet_app(backend: Backend) -> App {
     App::with(backend, |c| {

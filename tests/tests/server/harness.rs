@@ -11,10 +11,10 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 use tower::ServiceExt;
-use warden_host::server::auth::{Role, TokenSigner};
-use warden_host::server::keys;
-use warden_host::server::state::AppState;
-use warden_host::server::{ServeConfig, Server};
+use warden_server::auth::{Role, TokenSigner};
+use warden_server::keys;
+use warden_server::state::AppState;
+use warden_server::{ServeConfig, Server};
 use warden_tests::pack_path;
 
 /// Which database a test runs on.
@@ -208,7 +208,7 @@ impl App {
         let server = Server::start(config).await.unwrap();
         let state = server.state.clone();
         App {
-            router: warden_host::server::router(state.clone()),
+            router: warden_server::router(state.clone()),
             state,
             _data: data,
             _pg: pg,
@@ -379,7 +379,7 @@ pub async fn cli(app: &App, args: &[&str]) -> (u8, String, String) {
     tokio::task::spawn_blocking(move || {
         std::thread::spawn(move || {
             let (mut out, mut err) = (Vec::new(), Vec::new());
-            let code = warden_host::cli::run(full, &mut out, &mut err);
+            let code = warden_cli::run(full, &mut out, &mut err);
             (
                 code,
                 String::from_utf8(out).unwrap(),

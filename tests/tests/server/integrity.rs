@@ -7,11 +7,11 @@ use crate::both;
 use crate::harness::*;
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
-use warden_host::server::auth::Role;
-use warden_host::server::checkpointer;
-use warden_host::server::events::FLEET_LOG;
-use warden_host::server::integrity::ALARM_KIND;
-use warden_host::trace::{Chain, EventClass, parse_hash};
+use warden_server::auth::Role;
+use warden_server::checkpointer;
+use warden_server::events::FLEET_LOG;
+use warden_server::integrity::ALARM_KIND;
+use warden_server::trace::{Chain, EventClass, parse_hash};
 
 async fn decide(app: &App, n: usize, prefix: &str) {
     let rt = app.token("acme", &[Role::Runtime]);

@@ -33,7 +33,7 @@ async fn openapi_document_is_served_and_in_sync() {
         "bearer"
     );
     // The committed document (docs/openapi.json) is what the code generates.
-    let generated = serde_json::to_string_pretty(&warden_host::server::openapi()).unwrap() + "\n";
+    let generated = serde_json::to_string_pretty(&warden_server::openapi()).unwrap() + "\n";
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.json");
     if std::env::var_os("WARDEN_UPDATE_OPENAPI").is_some() {
         std::fs::write(path, &generated).unwrap();

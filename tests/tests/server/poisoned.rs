@@ -7,10 +7,10 @@ use crate::both;
 use crate::harness::*;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
-use warden_host::server::appender::Appender;
-use warden_host::server::auth::Role;
-use warden_host::server::store::{EventIndex, NewEvent};
-use warden_host::trace::EventClass;
+use warden_server::appender::Appender;
+use warden_server::auth::Role;
+use warden_server::store::{EventIndex, NewEvent};
+use warden_server::trace::EventClass;
 
 /// Poisoned variants of a valid payment, each with the field it names.
 fn poisoned() -> Vec<(&'static str, Value)> {

@@ -9,7 +9,7 @@ use crate::harness::*;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-use warden_host::server::auth::Role;
+use warden_server::auth::Role;
 use warden_tests::pack_bytes;
 
 /// Tenant `noisy`, composed of the hostile pack alone, quarantined after

@@ -9,7 +9,7 @@ use crate::both;
 use crate::harness::*;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
-use warden_host::server::auth::Role;
+use warden_server::auth::Role;
 use warden_tests::pack_bytes;
 
 const TENANTS: [&str; 6] = ["t0", "t1", "t2", "t3", "t4", "t5"];

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use base64::Engine as _;
 use serde_json::json;
 use sqlx::Row;
-use warden_host::server::auth::Role;
+use warden_server::auth::Role;
 
 both!(tenant_lifecycle, |app: App| async move {
     let admin = app.admin();

@@ -8,9 +8,9 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 use std::io::BufReader;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use warden_host::server::auth::Role;
-use warden_host::server::{checkpointer, keys};
-use warden_host::trace::{Fault, SignedCheckpoint, verify_ndjson, verify_ndjson_held};
+use warden_server::auth::Role;
+use warden_server::trace::{Fault, SignedCheckpoint, verify_ndjson, verify_ndjson_held};
+use warden_server::{checkpointer, keys};
 
 fn read_only(t: &str, id: &str) -> Value {
     json!({

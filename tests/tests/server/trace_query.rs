@@ -5,9 +5,9 @@ use crate::both;
 use crate::harness::*;
 use axum::http::{StatusCode, header};
 use serde_json::{Value, json};
-use warden_host::server::auth::Role;
-use warden_host::server::store::{NewEvent, StoredRow, class_key};
-use warden_host::trace::EventClass;
+use warden_server::auth::Role;
+use warden_server::store::{NewEvent, StoredRow, class_key};
+use warden_server::trace::EventClass;
 
 /// A request by `agent` calling `tool` of `class`.
 fn call(t: &str, id: &str, agent: &str, tool: &str, class: &str) -> Value {
@@ -420,7 +420,7 @@ both!(exports_stream_lines_that_verify, |app: App| async move {
     let text = String::from_utf8(r.bytes.clone()).unwrap();
     assert_eq!(text.lines().count() as u64, head);
     assert!(text.ends_with('\n'));
-    let report = warden_host::trace::verify_ndjson(r.bytes.as_slice(), "acme", None);
+    let report = warden_server::trace::verify_ndjson(r.bytes.as_slice(), "acme", None);
     assert!(report.ok(), "{report:?}");
     assert_eq!(report.last_seq, head);
     // Each line is exactly the stored row's export line.

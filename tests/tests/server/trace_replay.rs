@@ -8,7 +8,7 @@ use crate::both;
 use crate::harness::*;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
-use warden_host::server::auth::Role;
+use warden_server::auth::Role;
 use warden_tests::pack_bytes;
 
 /// Decides `minor` EUR cents for `tenant`; the response.

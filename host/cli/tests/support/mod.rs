@@ -1,0 +1,299 @@
+//! Helpers for tests that run `warden` as real processes: the binary, the
+//! built-in packs, a started server, a minimal HTTP client, token keys and a
+//! fresh PostgreSQL database.
+#![allow(dead_code)]
+
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use warden_server::auth::{Role, TokenSigner};
+use warden_server::keys;
+
+pub const WARDEN: &str = env!("CARGO_BIN_EXE_warden");
+
+/// A temporary directory with only the three built-in packs, copied from
+/// where the `warden-tests` build script or `cargo xtask packs` put them.
+pub fn packs_dir() -> tempfile::TempDir {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let candidates = [
+        std::env::var_os("WARDEN_PACKS_DIR").map(PathBuf::from),
+        Some(root.join("target/packs")),
+        Some(root.join("target/wasm-build/out")),
+    ];
+    for c in candidates.into_iter().flatten() {
+        if c.join("treasury.wasm").exists() {
+            let dir = tempfile::tempdir().unwrap();
+            for n in warden_host::BUILT_IN_PACKS {
+                std::fs::copy(
+                    c.join(format!("{n}.wasm")),
+                    dir.path().join(format!("{n}.wasm")),
+                )
+                .unwrap();
+            }
+            return dir;
+        }
+    }
+    panic!("built-in packs not found: run `cargo xtask packs` (or `cargo xtask test`)");
+}
+
+/// Bytes of a pack built by the `warden-tests` build script (fixtures
+/// included: `hostile`), or `None` when it was not built.
+pub fn built_pack(name: &str) -> Option<Vec<u8>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dirs = [
+        std::env::var_os("WARDEN_PACKS_DIR").map(PathBuf::from),
+        Some(root.join("target/wasm-build/out")),
+    ];
+    dirs.into_iter()
+        .flatten()
+        .find_map(|d| std::fs::read(d.join(format!("{name}.wasm"))).ok())
+}
+
+/// Uploads raw bytes (`application/wasm`); the status and JSON body.
+pub fn upload(addr: &str, path: &str, token: &str, bytes: &[u8]) -> (u16, Value) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/wasm\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        bytes.len()
+    )
+    .unwrap();
+    s.write_all(bytes).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw);
+    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap();
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+/// A `warden serve` child process.
+pub struct Proc {
+    pub child: Child,
+    pub addr: String,
+    out: std::sync::Mutex<std::sync::mpsc::Receiver<String>>,
+    err: std::sync::Mutex<std::sync::mpsc::Receiver<String>>,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        // A failed test must not leave a server running.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Proc {
+    // The child is waited for in `stop` and in `Drop`.
+    #[allow(clippy::zombie_processes)]
+    pub fn start(args: &[&str]) -> Proc {
+        let mut child = Command::new(WARDEN)
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let rx = lines(child.stdout.take().unwrap(), false);
+        let err = lines(child.stderr.take().unwrap(), true);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let line = rx
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .expect("warden serve did not start");
+            if let Some(a) = line
+                .strip_prefix("warden listening on http://")
+                .or_else(|| line.strip_prefix("warden listening on https://"))
+            {
+                return Proc {
+                    child,
+                    addr: a.to_owned(),
+                    out: std::sync::Mutex::new(rx),
+                    err: std::sync::Mutex::new(err),
+                };
+            }
+        }
+    }
+
+    /// What the server has written to stderr so far, waiting up to `wait`
+    /// for a line containing `needle`.
+    pub fn stderr_until(&self, needle: &str, wait: Duration) -> Vec<String> {
+        let deadline = Instant::now() + wait;
+        let rx = self.err.lock().unwrap();
+        let mut seen = Vec::new();
+        while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            let found = line.contains(needle);
+            seen.push(line);
+            if found {
+                break;
+            }
+        }
+        seen
+    }
+
+    /// SIGTERM, then the exit status and the rest of its output.
+    pub fn terminate(mut self) -> (std::process::ExitStatus, Vec<String>) {
+        self.stop()
+    }
+
+    pub fn stop(&mut self) -> (std::process::ExitStatus, Vec<String>) {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        let status = self.child.wait().unwrap();
+        let rest = self.out.lock().unwrap().try_iter().collect();
+        (status, rest)
+    }
+
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        http(&self.addr, method, path, token, body)
+    }
+}
+
+/// The lines of a child's output, read on a thread; with `echo`, also
+/// written to this process's stderr so a failing test shows them.
+fn lines(r: impl Read + Send + 'static, echo: bool) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(r).lines() {
+            let Ok(line) = line else { break };
+            if echo {
+                eprintln!("{line}");
+            }
+            // The receiver may be gone; keep draining so the child never blocks.
+            let _ = tx.send(line);
+        }
+    });
+    rx
+}
+
+/// A minimal HTTP/1.1 client (one request per connection).
+pub fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<&Value>,
+) -> (u16, Value) {
+    try_http(addr, method, path, token, body).expect("the server answers")
+}
+
+/// [`http`], or `None` when the connection fails or breaks (a killed server).
+pub fn try_http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<&Value>,
+) -> Option<(u16, Value)> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(60))).ok()?;
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).ok()?;
+    let text = String::from_utf8_lossy(&raw);
+    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok())?;
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b)?;
+    Some((status, serde_json::from_str(body).unwrap_or(Value::Null)))
+}
+
+pub struct Keys {
+    _dir: tempfile::TempDir,
+    pub public: PathBuf,
+    pub signer: TokenSigner,
+}
+
+pub fn keys() -> Keys {
+    let dir = tempfile::tempdir().unwrap();
+    let k = keys::generate_signing_key().unwrap();
+    let public = dir.path().join("issuer.pub");
+    std::fs::write(
+        &public,
+        keys::verifying_key_pem(&k.verifying_key()).unwrap(),
+    )
+    .unwrap();
+    Keys {
+        signer: TokenSigner::from_pem(&keys::signing_key_pem(&k).unwrap()).unwrap(),
+        public,
+        _dir: dir,
+    }
+}
+
+pub fn token(k: &Keys, tenant: &str, roles: &[Role]) -> String {
+    k.signer
+        .issue("test", tenant, roles, Duration::from_secs(600))
+        .unwrap()
+}
+
+pub fn payment(id: &str, minor: i64) -> Value {
+    json!({"id": id, "tenant": "acme", "principal": {"agent": "bot"},
+           "action": {"tool": "payments.pay_invoice", "safety_class": "financial",
+                      "amount": {"minor_units": minor, "currency": "EUR"}}})
+}
+
+/// A fresh PostgreSQL database, dropped at the end.
+pub struct PgDb(pub String);
+
+impl PgDb {
+    pub fn admin() -> String {
+        std::env::var("WARDEN_TEST_PG")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+    }
+
+    pub fn exec(sql: &str) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            use sqlx::Connection;
+            let mut c = sqlx::PgConnection::connect(&PgDb::admin()).await.unwrap();
+            sqlx::query(sql).execute(&mut c).await.unwrap();
+            c.close().await.unwrap();
+        });
+    }
+
+    pub fn create() -> PgDb {
+        let name = format!("warden_proc_{}_{}", std::process::id(), rand_suffix());
+        PgDb::exec(&format!("CREATE DATABASE {name}"));
+        PgDb(name)
+    }
+
+    pub fn url(&self) -> String {
+        let admin = PgDb::admin();
+        format!("{}/{}", admin.rsplit_once('/').unwrap().0, self.0)
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        PgDb::exec(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0));
+    }
+}
+
+pub fn rand_suffix() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos()
+}

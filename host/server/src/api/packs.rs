@@ -1,0 +1,574 @@
+//! The pack catalog: upload (validated, content-addressed, optionally
+//! signed), list, metadata, download and diff; fleet-wide and tenant-private.
+
+use super::{Paged, rfc3339};
+use crate::auth::Role;
+use crate::events::{FLEET_LOG, audit};
+use crate::extract::{ApiQuery, Caller, PageParams, body_error};
+use crate::keys::{SignatureError, verify_pack, verify_pack_v1};
+use crate::problem::{ApiError, Kind};
+use crate::state::AppState;
+use crate::store::{Inserted, PackRow, PackScope, now_ms};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+use warden_host::diff::PackDiff;
+use warden_host::{PackInfo, RuleInfo};
+
+/// The header carrying a detached pack signature: base64 Ed25519 over
+/// `warden-pack-signature-v2\n{digest}\n` (what `warden pack sign` makes;
+/// checked before the pack is compiled), or, where signatures are
+/// optional, the older `warden-pack-signature-v1\n{name}@{version}\n{digest}\n`.
+pub const SIGNATURE_HEADER: &str = "warden-signature";
+
+/// One pack version's metadata.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PackVersionView {
+    /// Pack name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// `fleet`, or `tenant` for a tenant-private pack.
+    pub scope: String,
+    /// `sha256:...` of the bytes.
+    pub digest: String,
+    /// Size in bytes.
+    pub size: i64,
+    /// One-line description.
+    pub summary: String,
+    /// The rules.
+    #[schema(value_type = Vec<Object>)]
+    pub rules: Vec<RuleInfo>,
+    /// The trusted publisher whose signature verified, if signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publisher: Option<String>,
+    /// RFC 3339.
+    pub uploaded_at: String,
+    /// Token subject of the uploader.
+    pub uploaded_by: String,
+}
+
+/// A pack and its versions, newest first.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PackView {
+    /// Pack name.
+    pub name: String,
+    /// For fleet packs: the version serving tenants outside rollouts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current: Option<String>,
+    /// Versions, newest first.
+    pub versions: Vec<PackVersionView>,
+}
+
+fn info(row: &PackRow) -> Result<PackInfo, ApiError> {
+    serde_json::from_str(&row.info)
+        .map_err(|e| ApiError::internal(format!("stored pack info is corrupt: {e}")))
+}
+
+fn version_view(row: &PackRow) -> Result<PackVersionView, ApiError> {
+    let i = info(row)?;
+    Ok(PackVersionView {
+        name: row.name.clone(),
+        version: row.version.clone(),
+        scope: if row.scope == crate::FLEET {
+            "fleet"
+        } else {
+            "tenant"
+        }
+        .to_owned(),
+        digest: row.digest.clone(),
+        size: row.size,
+        summary: i.summary,
+        rules: i.rules,
+        publisher: row.publisher.clone(),
+        uploaded_at: rfc3339(row.uploaded_ms),
+        uploaded_by: row.uploaded_by.clone(),
+    })
+}
+
+async fn pack_view(st: &AppState, scope: &PackScope, name: &str) -> Result<PackView, ApiError> {
+    let rows: Vec<PackRow> = crate::resolve::versions(st.store(), scope.key(), name)
+        .await?
+        .into_iter()
+        .map(|(_, row)| row)
+        .collect();
+    if rows.is_empty() {
+        return Err(ApiError::not_found("pack", name));
+    }
+    let current = match scope {
+        PackScope::Fleet => st.store().current_version(name).await?,
+        PackScope::Tenant(_) => None,
+    };
+    Ok(PackView {
+        name: name.to_owned(),
+        current,
+        versions: rows.iter().map(version_view).collect::<Result<_, _>>()?,
+    })
+}
+
+/// Stores a pack from a trusted source (the built-in packs directory): a
+/// signature is verified if present but not required.
+pub async fn store_upload_trusted(
+    st: &AppState,
+    scope: PackScope,
+    uploader: &str,
+    bytes: Bytes,
+    signature: Option<&str>,
+) -> Result<PackVersionView, ApiError> {
+    store_upload(st, scope, uploader, bytes, signature, true)
+        .await
+        .map(|(_, v)| v)
+}
+
+/// Checks, verifies and stores an uploaded pack. The cheap checks come
+/// first: size, then the signature over the digest (or its absence where
+/// signatures are required), so a refused upload costs no compilation.
+/// The compiled artifact is kept in the cache only once the pack is stored.
+pub async fn store_upload(
+    st: &AppState,
+    scope: PackScope,
+    uploader: &str,
+    bytes: Bytes,
+    signature: Option<&str>,
+    trusted: bool,
+) -> Result<(StatusCode, PackVersionView), ApiError> {
+    let max = st.engine().config().max_pack_size;
+    if bytes.len() > max {
+        return Err(ApiError::new(
+            Kind::PayloadTooLarge,
+            format!(
+                "the pack is {} bytes; at most {max} are accepted",
+                bytes.len()
+            ),
+        ));
+    }
+    let digest = warden_host::pack_digest(&bytes);
+    let required = st.require_signed_packs() && !trusted;
+    let rejected = |e: SignatureError| {
+        ApiError::new(
+            Kind::SignatureRejected,
+            match e {
+                SignatureError::Malformed => format!("`{SIGNATURE_HEADER}` header: {e}"),
+                e => e.to_string(),
+            },
+        )
+    };
+    // `Ok(publisher)` verified over the digest; `Err(sig)` a version 1
+    // signature, which can only be checked once the pack is compiled.
+    let verified: Option<Result<String, &str>> = match signature {
+        Some(sig) => match verify_pack(st.publishers(), sig, &digest) {
+            Ok(publisher) => Some(Ok(publisher)),
+            Err(SignatureError::Untrusted(_)) if !required => Some(Err(sig)),
+            Err(SignatureError::Untrusted(_)) => {
+                return Err(ApiError::new(
+                    Kind::SignatureRejected,
+                    format!(
+                        "the signature over `{digest}` does not verify with any trusted publisher key (this server requires signatures made by `warden pack sign`, over the pack's digest)"
+                    ),
+                ));
+            }
+            Err(e) => return Err(rejected(e)),
+        },
+        None if required => {
+            return Err(ApiError::new(
+                Kind::SignatureRejected,
+                format!(
+                    "pack `{digest}` is unsigned and this server requires signed packs: send a `{SIGNATURE_HEADER}` header (see `warden pack sign`)"
+                ),
+            ));
+        }
+        None => None,
+    };
+    let pack = st
+        .engine()
+        .check_pack_async(bytes.clone())
+        .await
+        .map_err(|e| match e {
+            warden_host::LoadError::Interrupted(_) => ApiError::internal(e),
+            e => ApiError::new(Kind::InvalidPack, e.to_string()),
+        })?;
+    let (name, version) = (pack.name().to_owned(), pack.version().to_string());
+    let publisher = match verified {
+        Some(Ok(publisher)) => Some(publisher),
+        Some(Err(sig)) => {
+            Some(verify_pack_v1(st.publishers(), sig, &name, &version, &digest).map_err(rejected)?)
+        }
+        None => None,
+    };
+    let row = PackRow {
+        scope: scope.key().to_owned(),
+        name: name.clone(),
+        version: version.clone(),
+        digest: pack.digest().to_owned(),
+        size: i64::try_from(pack.size()).unwrap_or(i64::MAX),
+        info: serde_json::to_string(pack.info()).map_err(ApiError::internal)?,
+        publisher,
+        signature: signature.map(|s| s.trim().to_owned()),
+        uploaded_ms: now_ms(),
+        uploaded_by: uploader.to_owned(),
+    };
+    let log = match &scope {
+        PackScope::Fleet => FLEET_LOG,
+        PackScope::Tenant(t) => t.as_str(),
+    };
+    let event = audit(
+        log,
+        "pack-uploaded",
+        uploader,
+        json!({"name": row.name, "version": row.version, "digest": row.digest,
+               "size": row.size, "publisher": row.publisher,
+               "signed": row.signature.is_some()}),
+    )?;
+    match st.store().insert_pack(&row, &bytes, &event).await? {
+        Inserted::Created => {
+            st.engine().keep_compiled(&pack);
+            st.remember_pack(pack);
+            st.refresh().await?;
+            Ok((StatusCode::CREATED, version_view(&row)?))
+        }
+        Inserted::Unchanged(existing) => Ok((StatusCode::OK, version_view(&existing)?)),
+        Inserted::Conflict(existing) => Err(ApiError::new(
+            Kind::Conflict,
+            format!(
+                "pack `{name}@{version}` already exists with digest `{}`; versions are immutable, publish a new version",
+                existing.digest
+            ),
+        )
+        .with(json!({"existing_digest": existing.digest, "uploaded_digest": row.digest}))),
+    }
+}
+
+async fn read_wasm(req: Request, st: &AppState) -> Result<(Bytes, Option<String>), ApiError> {
+    let ct = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .eq_ignore_ascii_case("application/wasm")
+    {
+        return Err(ApiError::new(
+            Kind::UnsupportedMediaType,
+            "expected `Content-Type: application/wasm`",
+        ));
+    }
+    let sig = req
+        .headers()
+        .get(SIGNATURE_HEADER)
+        .map(|v| {
+            v.to_str().map(str::to_owned).map_err(|_| {
+                ApiError::new(
+                    Kind::SignatureRejected,
+                    format!("`{SIGNATURE_HEADER}` header is not ASCII"),
+                )
+            })
+        })
+        .transpose()?;
+    let bytes = Bytes::from_request(req, st).await.map_err(body_error)?;
+    Ok((bytes, sig))
+}
+
+/// Uploads a fleet-wide pack (fleet admins). Body: the component
+/// (`application/wasm`); optional `Warden-Signature` header.
+#[utoipa::path(post, path = "/v1/packs", tag = "packs",
+    request_body(content = Vec<u8>, content_type = "application/wasm"),
+    responses((status = 201, body = PackVersionView, description = "stored"),
+        (status = 200, body = PackVersionView, description = "same bytes already stored"),
+        (status = 409, body = crate::problem::Problem),
+        (status = 422, body = crate::problem::Problem)),
+    security(("bearer" = [])))]
+pub async fn upload_fleet(
+    State(st): State<AppState>,
+    caller: Caller,
+    req: Request,
+) -> Result<(StatusCode, Json<PackVersionView>), ApiError> {
+    caller.fleet_admin()?;
+    let (bytes, sig) = read_wasm(req, &st).await?;
+    let (status, view) = store_upload(
+        &st,
+        PackScope::Fleet,
+        caller.sub(),
+        bytes,
+        sig.as_deref(),
+        false,
+    )
+    .await?;
+    Ok((status, Json(view)))
+}
+
+/// Uploads a pack private to the tenant (its operators).
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/packs", tag = "packs",
+    params(("tenant" = String, Path, description = "Tenant id")),
+    request_body(content = Vec<u8>, content_type = "application/wasm"),
+    responses((status = 201, body = PackVersionView), (status = 200, body = PackVersionView),
+        (status = 409, body = crate::problem::Problem),
+        (status = 422, body = crate::problem::Problem)),
+    security(("bearer" = [])))]
+pub async fn upload_private(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(tenant): Path<String>,
+    req: Request,
+) -> Result<(StatusCode, Json<PackVersionView>), ApiError> {
+    caller.tenant(&tenant, &[Role::Operator])?;
+    st.tenant_row(&tenant).await?;
+    let (bytes, sig) = read_wasm(req, &st).await?;
+    let (status, view) = store_upload(
+        &st,
+        PackScope::Tenant(tenant),
+        caller.sub(),
+        bytes,
+        sig.as_deref(),
+        false,
+    )
+    .await?;
+    Ok((status, Json(view)))
+}
+
+async fn list_in(
+    st: &AppState,
+    scope: PackScope,
+    page: PageParams,
+) -> Result<Json<Paged<PackView>>, ApiError> {
+    let names = st
+        .store()
+        .pack_names(scope.key(), page.cursor.as_deref(), page.limit()?)
+        .await?;
+    let mut items = Vec::with_capacity(names.items.len());
+    for n in &names.items {
+        items.push(pack_view(st, &scope, n).await?);
+    }
+    Ok(Json(Paged {
+        items,
+        next_cursor: names.next_cursor,
+    }))
+}
+
+/// Lists fleet packs and their versions (any token).
+#[utoipa::path(get, path = "/v1/packs", tag = "packs", params(PageParams),
+    responses((status = 200, body = Paged<PackView>)), security(("bearer" = [])))]
+pub async fn list_fleet(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiQuery(page): ApiQuery<PageParams>,
+) -> Result<Json<Paged<PackView>>, ApiError> {
+    caller.any()?;
+    list_in(&st, PackScope::Fleet, page).await
+}
+
+/// Lists the tenant's private packs.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/packs", tag = "packs",
+    params(("tenant" = String, Path, description = "Tenant id"), PageParams),
+    responses((status = 200, body = Paged<PackView>)), security(("bearer" = [])))]
+pub async fn list_private(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(tenant): Path<String>,
+    ApiQuery(page): ApiQuery<PageParams>,
+) -> Result<Json<Paged<PackView>>, ApiError> {
+    caller.tenant(&tenant, &[Role::Operator, Role::Auditor])?;
+    st.tenant_row(&tenant).await?;
+    list_in(&st, PackScope::Tenant(tenant), page).await
+}
+
+/// A fleet pack and its versions.
+#[utoipa::path(get, path = "/v1/packs/{name}", tag = "packs",
+    params(("name" = String, Path, description = "Pack name")),
+    responses((status = 200, body = PackView), (status = 404, body = crate::problem::Problem)),
+    security(("bearer" = [])))]
+pub async fn get_fleet(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<PackView>, ApiError> {
+    caller.any()?;
+    Ok(Json(pack_view(&st, &PackScope::Fleet, &name).await?))
+}
+
+/// A private pack and its versions.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/packs/{name}", tag = "packs",
+    params(("tenant" = String, Path, description = "Tenant id"), ("name" = String, Path, description = "Pack name")),
+    responses((status = 200, body = PackView), (status = 404, body = crate::problem::Problem)),
+    security(("bearer" = [])))]
+pub async fn get_private(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path((tenant, name)): Path<(String, String)>,
+) -> Result<Json<PackView>, ApiError> {
+    caller.tenant(&tenant, &[Role::Operator, Role::Auditor])?;
+    st.tenant_row(&tenant).await?;
+    Ok(Json(
+        pack_view(&st, &PackScope::Tenant(tenant), &name).await?,
+    ))
+}
+
+async fn row_of(
+    st: &AppState,
+    scope: &PackScope,
+    name: &str,
+    version: &str,
+) -> Result<PackRow, ApiError> {
+    st.store()
+        .pack(scope.key(), name, version)
+        .await?
+        .ok_or_else(|| ApiError::not_found("pack version", &format!("{name}@{version}")))
+}
+
+/// A fleet pack version's metadata.
+#[utoipa::path(get, path = "/v1/packs/{name}/versions/{version}", tag = "packs",
+    params(("name" = String, Path, description = "Pack name"), ("version" = String, Path, description = "Version")),
+    responses((status = 200, body = PackVersionView), (status = 404, body = crate::problem::Problem)),
+    security(("bearer" = [])))]
+pub async fn version_fleet(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path((name, version)): Path<(String, String)>,
+) -> Result<Json<PackVersionView>, ApiError> {
+    caller.any()?;
+    Ok(Json(version_view(
+        &row_of(&st, &PackScope::Fleet, &name, &version).await?,
+    )?))
+}
+
+/// A private pack version's metadata.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/packs/{name}/versions/{version}", tag = "packs",
+    params(("tenant" = String, Path, description = "Tenant id"), ("name" = String, Path, description = "Pack name"),
+        ("version" = String, Path, description = "Version")),
+    responses((status = 200, body = PackVersionView), (status = 404, body = crate::problem::Problem)),
+    security(("bearer" = [])))]
+pub async fn version_private(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path((tenant, name, version)): Path<(String, String, String)>,
+) -> Result<Json<PackVersionView>, ApiError> {
+    caller.tenant(&tenant, &[Role::Operator, Role::Auditor])?;
+    st.tenant_row(&tenant).await?;
+    Ok(Json(version_view(
+        &row_of(&st, &PackScope::Tenant(tenant), &name, &version).await?,
+    )?))
+}
+
+async fn wasm_of(st: &AppState, row: &PackRow) -> Result<Response, ApiError> {
+    let bytes = st
+        .store()
+        .pack_bytes(&row.digest)
+        .await?
+        .ok_or_else(|| ApiError::internal("pack bytes are missing"))?;
+    let mut h = HeaderMap::new();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/wasm"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", row.digest)) {
+        h.insert(header::ETAG, v);
+    }
+    if let Some(sig) = row
+        .signature
+        .as_deref()
+        .and_then(|s| HeaderValue::from_str(s).ok())
+    {
+        h.insert(SIGNATURE_HEADER, sig);
+    }
+    Ok((h, bytes).into_response())
+}
+
+/// Downloads a fleet pack version's bytes.
+#[utoipa::path(get, path = "/v1/packs/{name}/versions/{version}/wasm", tag = "packs",
+    params(("name" = String, Path, description = "Pack name"), ("version" = String, Path, description = "Version")),
+    responses((status = 200, content_type = "application/wasm", body = Vec<u8>)), security(("bearer" = [])))]
+pub async fn wasm_fleet(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path((name, version)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    caller.any()?;
+    wasm_of(&st, &row_of(&st, &PackScope::Fleet, &name, &version).await?).await
+}
+
+/// Downloads a private pack version's bytes.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/packs/{name}/versions/{version}/wasm", tag = "packs",
+    params(("tenant" = String, Path, description = "Tenant id"), ("name" = String, Path, description = "Pack name"),
+        ("version" = String, Path, description = "Version")),
+    responses((status = 200, content_type = "application/wasm", body = Vec<u8>)), security(("bearer" = [])))]
+pub async fn wasm_private(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path((tenant, name, version)): Path<(String, String, String)>,
+) -> Result<Response, ApiError> {
+    caller.tenant(&tenant, &[Role::Operator, Role::Auditor])?;
+    st.tenant_row(&tenant).await?;
+    wasm_of(
+        &st,
+        &row_of(&st, &PackScope::Tenant(tenant), &name, &version).await?,
+    )
+    .await
+}
+
+/// `?from=A&to=B`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DiffParams {
+    /// The older version.
+    pub from: String,
+    /// The newer version.
+    pub to: String,
+}
+
+async fn diff_in(
+    st: &AppState,
+    scope: PackScope,
+    name: &str,
+    p: &DiffParams,
+) -> Result<Json<PackDiff>, ApiError> {
+    let a = row_of(st, &scope, name, &p.from).await?;
+    let b = row_of(st, &scope, name, &p.to).await?;
+    let (ia, ib) = (info(&a)?, info(&b)?);
+    let size = |r: &PackRow| usize::try_from(r.size).unwrap_or(0);
+    Ok(Json(warden_host::diff::diff(
+        &ia,
+        &a.digest,
+        size(&a),
+        &ib,
+        &b.digest,
+        size(&b),
+    )))
+}
+
+/// Rules added, removed and changed between two fleet pack versions.
+#[utoipa::path(get, path = "/v1/packs/{name}/diff", tag = "packs",
+    params(("name" = String, Path, description = "Pack name"), DiffParams),
+    responses((status = 200, body = Object)), security(("bearer" = [])))]
+pub async fn diff_fleet(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    ApiQuery(p): ApiQuery<DiffParams>,
+) -> Result<Json<PackDiff>, ApiError> {
+    caller.any()?;
+    diff_in(&st, PackScope::Fleet, &name, &p).await
+}
+
+/// Rules added, removed and changed between two private pack versions.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/packs/{name}/diff", tag = "packs",
+    params(("tenant" = String, Path, description = "Tenant id"), ("name" = String, Path, description = "Pack name"), DiffParams),
+    responses((status = 200, body = Object)), security(("bearer" = [])))]
+pub async fn diff_private(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path((tenant, name)): Path<(String, String)>,
+    ApiQuery(p): ApiQuery<DiffParams>,
+) -> Result<Json<PackDiff>, ApiError> {
+    caller.tenant(&tenant, &[Role::Operator, Role::Auditor])?;
+    st.tenant_row(&tenant).await?;
+    diff_in(&st, PackScope::Tenant(tenant), &name, &p).await
+}
