@@ -395,8 +395,8 @@ fn trace_verify_offline_reports_the_first_bad_event() {
 /// A control plane's SQLite database with `n` events in tenant `acme`'s log
 /// (every third by agent `a1`) and two in `beta`'s.
 fn trace_db(dir: &Path, n: u64) {
-    use warden_server::store::{EventIndex, NewEvent, Store};
     use warden_server::trace::EventClass;
+    use warden_store::{EventIndex, NewEvent, Store};
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -3,7 +3,7 @@
 
 use super::Result;
 use std::path::PathBuf;
-use warden_server::store::Store;
+use warden_store::Store;
 
 /// Where catalog references are read from.
 pub(crate) struct StoreRef {

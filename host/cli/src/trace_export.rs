@@ -7,7 +7,7 @@ use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
 use warden_server::api::trace_query::{EXPORT_PAGE, EventView, export_range};
-use warden_server::store::{
+use warden_store::{
     FilterError, PackFilter, Store, TraceFilter, parse_class_filter, parse_text, parse_time,
     parse_verdict,
 };

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use warden_host::Engine;
 use warden_server::replay::{self, CatalogPacks, Target};
 use warden_server::resolve::Source;
-use warden_server::store::Store;
 use warden_server::what_if::{self, DEFAULT_LIMIT, MAX_LIMIT, WhatIfReport, Window};
+use warden_store::Store;
 
 /// Where the control plane's database is.
 #[derive(Args)]

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use support::*;
 use warden_server::auth::Role;
-use warden_server::store::Store;
+use warden_store::Store;
 
 /// `(seq, decision_id)` of every stored decision event of `tenant`.
 fn stored_decisions(url: &str, tenant: &str) -> HashMap<u64, String> {

@@ -20,12 +20,12 @@
 //! [`DEPTH`] is 1: on two cores, overlapping batches made them smaller and
 //! the transactions more numerous, and measured slower (BENCHMARKS.md).
 
-use super::store::{Appended, NewEvent, Store, chain_events};
 use crate::trace::Chain;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
+use warden_store::{Appended, NewEvent, Store, chain_events};
 
 /// Most events taken into one batch.
 pub const MAX_BATCH: usize = 4096;
@@ -253,7 +253,7 @@ async fn commit_after(
     before: Chain,
     after: Chain,
     events: Vec<NewEvent>,
-    rows: Vec<super::store::Chained>,
+    rows: Vec<warden_store::Chained>,
     waiters: Vec<(usize, Reply)>,
 ) -> Outcome {
     match store

@@ -13,10 +13,10 @@ use super::fleet_log;
 use super::integrity::{self, Unverified};
 use super::problem::{ApiError, Kind};
 use super::state::AppState;
-use super::store::{LogStatus, now_ms};
 use super::tenant_settings::TenantSettings;
 use crate::trace::{Checkpoint, SignedCheckpoint, parse_hash};
 use std::time::Duration;
+use warden_store::{LogStatus, now_ms};
 
 /// How often the schedule is checked.
 pub const TICK: Duration = Duration::from_millis(500);

@@ -11,16 +11,15 @@
 //! changes produced for it before the first decision made under it.
 
 use super::resolve::Served;
-use super::store::{Audit, EventIndex, NewEvent, StoreError, now_ms};
 use crate::trace::{EventClass, canonical};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 use warden_host::{Basis, CompositionSpec, Decision, FindingRecord, Request, SafetyClass, Verdict};
+use warden_store::{Audit, EventIndex, NewEvent, StoreError};
 
-/// The log fleet-wide admin events go to (not a valid tenant id).
-pub const FLEET_LOG: &str = "_fleet";
+pub use warden_store::{FLEET_LOG, new_event};
 
 /// Event kinds.
 pub mod kind {
@@ -96,25 +95,6 @@ fn store_err(e: crate::trace::TraceError) -> StoreError {
         what: "trace event".to_owned(),
         message: e.to_string(),
     }
-}
-
-/// Encodes a body canonically into an event.
-pub fn new_event<T: Serialize>(
-    class: EventClass,
-    kind: &str,
-    body: &T,
-) -> Result<NewEvent, StoreError> {
-    let bytes = canonical("event body", body).map_err(store_err)?;
-    Ok(NewEvent {
-        at_ms: now_ms(),
-        class,
-        kind: kind.to_owned(),
-        body: String::from_utf8(bytes).map_err(|e| StoreError::Corrupt {
-            what: "trace event".to_owned(),
-            message: e.to_string(),
-        })?,
-        index: EventIndex::default(),
-    })
 }
 
 /// The event of one decision. `stored` is the request after masking.

@@ -13,12 +13,12 @@
 //! the one in doubt), once per log and bad head, and logs a line.
 
 use super::events::{FLEET_LOG, audit};
-use super::store::{Store, StoreError};
 use crate::trace::{Fault, Hash, SignedCheckpoint, genesis, parse_hash};
 use ed25519_dalek::VerifyingKey;
 use std::collections::HashSet;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use warden_store::{Store, StoreError};
 
 /// Event kind of the alarm in the fleet log.
 pub const ALARM_KIND: &str = "trace-verification-failed";

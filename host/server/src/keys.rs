@@ -179,10 +179,7 @@ pub fn parse_verifying_key(what: &str, pem: &str) -> Result<VerifyingKey, KeyErr
 
 /// A tenant's stored 32-byte Ed25519 public key.
 pub fn tenant_verifying_key(bytes: &[u8]) -> Result<VerifyingKey, KeyError> {
-    let arr: [u8; 32] = bytes
-        .try_into()
-        .map_err(|_| invalid("tenant public key", "not 32 bytes"))?;
-    VerifyingKey::from_bytes(&arr).map_err(|e| invalid("tenant public key", e))
+    warden_store::verifying_key(bytes).map_err(|e| invalid("tenant public key", e))
 }
 
 /// The tenant's signing key, opened with the master key.

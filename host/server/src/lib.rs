@@ -30,7 +30,6 @@ pub mod request_log;
 pub mod resolve;
 mod serve;
 pub mod state;
-pub mod store;
 pub mod tenant_settings;
 pub mod trace_settings;
 pub mod what_if;
@@ -41,7 +40,5 @@ pub use warden_trace as trace;
 
 pub use api::{openapi, router};
 
-/// The tenant of fleet-wide things: the `tenant` claim of a token that acts
-/// across tenants, and the scope of a fleet pack in the catalog.
-pub const FLEET: &str = "*";
 pub use serve::{ServeConfig, ServeError, Server, local_issuer_path, seed_tenant, shutdown_signal};
+pub use warden_store::FLEET;

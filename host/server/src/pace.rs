@@ -22,9 +22,9 @@
 //! runtime thread for about [`Pace::SLOW_BUDGET`] per [`Pace::PENALTY`] (1%),
 //! plus the evaluation that crosses the budget.
 
-use super::store::now_ms;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
+use warden_store::now_ms;
 
 /// How fast a tenant's packs have been, and its turn to evaluate in place.
 #[derive(Debug, Default)]

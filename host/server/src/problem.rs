@@ -218,13 +218,13 @@ impl std::fmt::Display for ApiError {
     }
 }
 
-impl From<super::store::StoreError> for ApiError {
-    fn from(e: super::store::StoreError) -> Self {
+impl From<warden_store::StoreError> for ApiError {
+    fn from(e: warden_store::StoreError) -> Self {
         match e {
-            super::store::StoreError::Database(sqlx::Error::PoolTimedOut) => {
+            e if e.is_unavailable() => {
                 ApiError::new(Kind::Unavailable, "the database is unavailable")
             }
-            super::store::StoreError::NotRecorded { log, message } => {
+            warden_store::StoreError::NotRecorded { log, message } => {
                 // The cause is the server's business; the caller learns what happened.
                 ApiError::new(
                     Kind::Unavailable,

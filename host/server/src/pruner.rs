@@ -7,11 +7,11 @@
 use super::checkpointer;
 use super::problem::ApiError;
 use super::state::AppState;
-use super::store::{PruneOutcome, now_ms};
 use super::tenant_settings::TenantSettings;
 use crate::trace::EventClass;
 use std::collections::BTreeMap;
 use std::time::Duration;
+use warden_store::{PruneOutcome, now_ms};
 
 /// Default interval between pruning runs.
 pub const INTERVAL: Duration = Duration::from_secs(3600);

@@ -5,10 +5,10 @@
 //! breakers at `GET /v1/tenants/{tenant}/quarantine`.
 
 use super::events::audit;
-use super::store::Store;
 use serde_json::json;
 use tokio::sync::mpsc;
 use warden_host::{BreakerStatus, Breakers, Transition};
+use warden_store::Store;
 
 /// Event kind: a pack version was quarantined for the tenant.
 pub const QUARANTINED: &str = "pack-quarantined";

@@ -12,7 +12,6 @@
 
 use super::events::{Config, DecisionEvent, kind};
 use super::state::AppState;
-use super::store::{Store, StoreError, StoredRow};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -20,6 +19,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use utoipa::ToSchema;
 use warden_host::{Composition, Engine, FindingRecord, Pack, Verdict};
+use warden_store::{Store, StoreError, StoredRow};
 
 /// Why a recorded decision cannot be replayed (or a what-if cannot run).
 #[derive(Debug, thiserror::Error)]

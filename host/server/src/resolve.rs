@@ -2,12 +2,12 @@
 //! semver requirements, the fleet's current versions, and rollouts.
 
 use super::problem::{ApiError, Kind};
-use super::store::{PackRow, Store};
 use semver::{Version, VersionReq};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use warden_host::rollout::{Rollout, State};
 use warden_host::{CompositionSpec, Isolation, Layer, Verdict};
+use warden_store::{PackRow, Store};
 
 /// Where a composition finds a pack.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

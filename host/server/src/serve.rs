@@ -9,12 +9,12 @@ use super::keys::{self, MasterKey, Publisher};
 use super::problem::ApiError;
 use super::resolve::{CompositionDoc, PackRef, Source};
 use super::state::{AppState, StateConfig};
-use super::store::{PackScope, Saved, Store, redact_url};
 use super::tenant_settings::TenantSettings;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use warden_host::{Engine, EngineConfig, Isolation};
+use warden_store::{PackScope, Saved, Store, redact_url};
 
 /// How to run the control plane.
 #[derive(Debug, Clone)]
@@ -92,7 +92,7 @@ impl Default for ServeConfig {
 pub enum ServeError {
     /// Store failure.
     #[error(transparent)]
-    Store(#[from] super::store::StoreError),
+    Store(#[from] warden_store::StoreError),
     /// Key failure.
     #[error(transparent)]
     Key(#[from] keys::KeyError),

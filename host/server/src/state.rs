@@ -9,12 +9,12 @@ use super::masking::Masker;
 use super::pace::Pace;
 use super::problem::{ApiError, Kind};
 use super::resolve::{self, CompositionDoc, Served};
-use super::store::{Store, TenantRow};
 use super::tenant_settings::TenantSettings;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use warden_host::{Composition, Engine, Pack};
+use warden_store::{Store, TenantRow};
 
 /// What a tenant needs to get decisions, built from its composition.
 #[derive(Debug)]
@@ -107,7 +107,7 @@ impl std::fmt::Debug for AppState {
 
 impl AppState {
     /// Builds the state and reads the current generation.
-    pub async fn new(config: StateConfig) -> Result<AppState, super::store::StoreError> {
+    pub async fn new(config: StateConfig) -> Result<AppState, warden_store::StoreError> {
         let generation = config.store.generation().await?;
         Ok(AppState(Arc::new(Inner {
             packs: Mutex::new(HashMap::new()),

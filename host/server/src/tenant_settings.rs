@@ -4,11 +4,11 @@
 //! Read once from the tenant's row, checked before it is stored.
 
 use crate::problem::{ApiError, Kind};
-use crate::store::TenantRow;
 use crate::trace_settings::{Retention, TraceSettings};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
+use warden_store::TenantRow;
 
 /// A tenant's settings: the trace log's are typed; the others are JSON
 /// documents that later capabilities fill.

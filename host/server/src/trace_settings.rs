@@ -47,7 +47,7 @@ impl Retention {
             .into_iter()
             .filter_map(|c| {
                 self.days(c)
-                    .map(|d| format!("{}={d}d", super::store::class_key(c)))
+                    .map(|d| format!("{}={d}d", warden_store::class_key(c)))
             })
             .collect();
         parts.join(",")

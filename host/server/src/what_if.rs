@@ -9,12 +9,12 @@
 
 use super::replay::{self, Outcome, PackSource, Recorded, ReplayError};
 use super::resolve::Source;
-use super::store::Store;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use utoipa::ToSchema;
 use warden_host::{Composition, Pack, Verdict};
+use warden_store::Store;
 
 /// Decisions one run looks at when no limit is given.
 pub const DEFAULT_LIMIT: usize = 1000;

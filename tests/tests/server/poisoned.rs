@@ -9,8 +9,8 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 use warden_server::appender::Appender;
 use warden_server::auth::Role;
-use warden_server::store::{EventIndex, NewEvent};
 use warden_server::trace::EventClass;
+use warden_store::{EventIndex, NewEvent};
 
 /// Poisoned variants of a valid payment, each with the field it names.
 fn poisoned() -> Vec<(&'static str, Value)> {

@@ -6,8 +6,8 @@ use crate::harness::*;
 use axum::http::{StatusCode, header};
 use serde_json::{Value, json};
 use warden_server::auth::Role;
-use warden_server::store::{NewEvent, StoredRow, class_key};
 use warden_server::trace::EventClass;
+use warden_store::{NewEvent, StoredRow, class_key};
 
 /// A request by `agent` calling `tool` of `class`.
 fn call(t: &str, id: &str, agent: &str, tool: &str, class: &str) -> Value {

@@ -7,8 +7,8 @@ use axum::http::StatusCode;
 use serde_json::json;
 use warden_server::appender::Appender;
 use warden_server::auth::Role;
-use warden_server::store::NewEvent;
 use warden_server::trace::{EventClass, Fault};
+use warden_store::NewEvent;
 
 fn ev(i: u64) -> NewEvent {
     NewEvent::new(
@@ -219,8 +219,8 @@ both!(
     a_batch_chained_after_a_stale_head_writes_nothing,
     |app: App| async move {
         use sqlx::Row;
-        use warden_server::store::{EventIndex, chain_events};
         use warden_server::trace::Chain;
+        use warden_store::{EventIndex, chain_events};
         let app = app;
         let store = app.state.store().clone();
         let (_, head) = store.trace_append_locked("acme", &[ev(1)]).await.unwrap();
@@ -323,7 +323,7 @@ both!(
 /// stands, even 0.
 #[tokio::test]
 async fn postgres_sessions_flush_writes_early_unless_configured() {
-    use warden_server::store::Store;
+    use warden_store::Store;
     let setting = |store: Store| async move {
         let v: String = sqlx::query_scalar("SELECT current_setting('backend_flush_after')")
             .fetch_one(store.pool())

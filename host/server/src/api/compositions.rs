@@ -7,13 +7,13 @@ use crate::extract::{ApiJson, Caller};
 use crate::problem::{ApiError, Kind};
 use crate::resolve::{CompositionDoc, Served};
 use crate::state::AppState;
-use crate::store::{Audit, Saved, StoreError};
 use axum::Json;
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 use warden_host::Layer;
+use warden_store::{Audit, Saved, StoreError};
 
 /// A composition with its version and, when read, the versions serving it.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

@@ -6,7 +6,6 @@ use crate::extract::{ApiJson, ApiQuery, Caller, parse_json};
 use crate::problem::{ApiError, Kind, Problem};
 use crate::resolve::Served;
 use crate::state::{AppState, TenantRuntime};
-use crate::store::{NewEvent, ShadowDiffRow, now_ms};
 use axum::Json;
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
@@ -16,6 +15,7 @@ use std::sync::{Arc, LazyLock};
 use utoipa::ToSchema;
 use warden_host::EffectiveRule;
 use warden_host::{Composition, Decision, Request, ValidRequest};
+use warden_store::{NewEvent, ShadowDiffRow, now_ms};
 
 /// Most requests in one batch.
 pub const MAX_BATCH: usize = 1000;

@@ -8,7 +8,6 @@ use crate::extract::{ApiQuery, Caller, PageParams, body_error};
 use crate::keys::{SignatureError, verify_pack, verify_pack_v1};
 use crate::problem::{ApiError, Kind};
 use crate::state::AppState;
-use crate::store::{Inserted, PackRow, PackScope, now_ms};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Path, Request, State};
@@ -19,6 +18,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 use warden_host::diff::PackDiff;
 use warden_host::{PackInfo, RuleInfo};
+use warden_store::{Inserted, PackRow, PackScope, now_ms};
 
 /// The header carrying a detached pack signature: base64 Ed25519 over
 /// `warden-pack-signature-v2\n{digest}\n` (what `warden pack sign` makes;

@@ -6,7 +6,6 @@ use crate::extract::{ApiJson, ApiQuery, Caller, PageParams};
 use crate::problem::{ApiError, Kind, Problem};
 use crate::resolve::{CompositionDoc, Source};
 use crate::state::AppState;
-use crate::store::{RolloutWrite, now_ms};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -14,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 use warden_host::rollout::{Mode, Rollout, Stage, State as RState};
+use warden_store::{RolloutWrite, now_ms};
 
 /// Body of `POST /v1/rollouts`.
 #[derive(Debug, Deserialize, ToSchema)]

@@ -8,7 +8,6 @@ use crate::keys;
 use crate::problem::{ApiError, Kind};
 use crate::resolve::CompositionDoc;
 use crate::state::AppState;
-use crate::store::{Audit, TenantRow, now_ms};
 use crate::tenant_settings::TenantSettings;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -17,6 +16,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use warden_store::{Audit, TenantRow, now_ms};
 
 /// Body of `POST /v1/tenants`.
 #[derive(Debug, Deserialize, ToSchema)]

@@ -7,10 +7,6 @@ use crate::auth::Role;
 use crate::extract::{ApiQuery, Caller};
 use crate::problem::{ApiError, Kind, Problem};
 use crate::state::AppState;
-use crate::store::{
-    FilterError, PackFilter, Store, StoredRow, TraceFilter, class_key, parse_class_filter,
-    parse_seq, parse_text, parse_time, parse_verdict,
-};
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
@@ -19,6 +15,10 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
+use warden_store::{
+    FilterError, PackFilter, Store, StoredRow, TraceFilter, class_key, parse_class_filter,
+    parse_seq, parse_text, parse_time, parse_verdict,
+};
 
 /// Events per page by default, and at most.
 const DEFAULT_LIMIT: usize = 100;
@@ -349,7 +349,7 @@ pub async fn export_range(
     store: &Store,
     tenant: &str,
     f: &TraceFilter,
-) -> Result<Option<(u64, u64)>, crate::store::StoreError> {
+) -> Result<Option<(u64, u64)>, warden_store::StoreError> {
     let Some((head, _)) = store.trace_head(tenant).await? else {
         return Ok(None);
     };

@@ -4,14 +4,14 @@
 
 pub(super) mod pg_append;
 
-use super::{Backend, Store, StoreError, corrupt};
-use crate::trace::{
-    Chain, EventClass, Fault, Hash, Report, SignedCheckpoint, Tombstone, Verifier, canonical,
-    genesis, parse_hash, tombstone_line,
-};
+use super::{Backend, Store, StoreError, corrupt, now_ms};
 use ed25519_dalek::VerifyingKey;
 use serde_json::Value;
 use sqlx::Row;
+use warden_trace::{
+    Chain, EventClass, Fault, Hash, Report, SignedCheckpoint, Tombstone, Verifier, canonical,
+    genesis, parse_hash, tombstone_line,
+};
 
 /// An event to append; the chain assigns its sequence number and hashes.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,6 +26,24 @@ pub struct NewEvent {
     pub body: String,
     /// Query columns stored beside the event (decisions only).
     pub index: EventIndex,
+}
+
+/// Encodes `body` canonically (RFC 8785) into an event of `class` and
+/// `kind`, stamped now.
+pub fn new_event<T: serde::Serialize>(
+    class: EventClass,
+    kind: &str,
+    body: &T,
+) -> Result<NewEvent, StoreError> {
+    let bytes =
+        warden_trace::canonical("event body", body).map_err(|e| corrupt("trace event", e))?;
+    Ok(NewEvent {
+        at_ms: now_ms(),
+        class,
+        kind: kind.to_owned(),
+        body: String::from_utf8(bytes).map_err(|e| corrupt("trace event", e))?,
+        index: EventIndex::default(),
+    })
 }
 
 /// What a decision event is found by: copied into query columns when it is
@@ -223,7 +241,7 @@ fn push_values(sql: &mut String, rows: usize, positional: bool) {
 fn head_row(chain: &Chain) -> (i64, String) {
     (
         i64::try_from(chain.last_seq()).unwrap_or(i64::MAX),
-        crate::trace::hash_hex(chain.head()),
+        warden_trace::hash_hex(chain.head()),
     )
 }
 
@@ -624,16 +642,15 @@ impl Store {
         all.extend_from_slice(held);
         let stored_key = match key {
             Some(_) => None,
-            None if tenant == crate::events::FLEET_LOG => match self.fleet_key().await? {
+            None if tenant == crate::FLEET_LOG => match self.fleet_key().await? {
                 Some((public, _)) => Some(
-                    crate::keys::tenant_verifying_key(&public)
-                        .map_err(|e| corrupt("fleet public key", e))?,
+                    crate::verifying_key(&public).map_err(|e| corrupt("fleet public key", e))?,
                 ),
                 None => None,
             },
             None => match self.tenant(tenant).await? {
                 Some(row) => Some(
-                    crate::keys::tenant_verifying_key(&row.public_key)
+                    crate::verifying_key(&row.public_key)
                         .map_err(|e| corrupt("tenant public key", e))?,
                 ),
                 None => None,

@@ -7,7 +7,7 @@
 //! PostgreSQL connections: sqlx's `Any` driver has no array types.
 
 use super::{Chained, EventIndex, HeadMove, INSERT_INTO, MOVE_HEAD, NewEvent, class_key};
-use crate::store::StoreError;
+use crate::StoreError;
 use sqlx::postgres::PgPool;
 use std::sync::LazyLock;
 
@@ -31,12 +31,12 @@ static APPEND_AFTER: LazyLock<String> = LazyLock::new(|| {
 
 /// A pool of native PostgreSQL connections for appends, configured like the
 /// store's own (the same session setup, no ping before each use).
-pub(in crate::store) async fn connect(url: &str) -> Result<PgPool, StoreError> {
-    let pool = crate::store::pool_options::<sqlx::Postgres>()
+pub(crate) async fn connect(url: &str) -> Result<PgPool, StoreError> {
+    let pool = crate::pool_options::<sqlx::Postgres>()
         .max_connections(POOL_SIZE)
         .after_connect(|conn, _| {
             Box::pin(async move {
-                sqlx::query(crate::store::SESSION_SETUP)
+                sqlx::query(crate::SESSION_SETUP)
                     .execute(&mut *conn)
                     .await?;
                 Ok(())

@@ -6,10 +6,10 @@
 
 use super::trace::{save_head, write_events};
 use super::{Store, StoreError, class_key};
-use crate::events::new_event;
-use crate::trace::{EventClass, PRUNING_KIND, PruningRecord};
+use crate::new_event;
 use sqlx::Row;
 use std::collections::BTreeMap;
+use warden_trace::{EventClass, PRUNING_KIND, PruningRecord};
 
 /// What a pruning run did.
 #[derive(Debug, Clone, PartialEq, Eq)]

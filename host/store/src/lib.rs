@@ -1,7 +1,14 @@
-//! Persistence: one [`Store`] over SQLite (the embedded default) or
-//! PostgreSQL, chosen by the database URL. Both backends run their own
-//! versioned sqlx migrations at start and share every query (portable SQL
-//! with `$n` parameters), so behaviour cannot drift between them.
+//! # warden-store
+//!
+//! The control plane's persistence: one [`Store`] over SQLite (the embedded
+//! default) or PostgreSQL, chosen by the database URL. Both backends run
+//! their own versioned sqlx migrations (`migrations/{sqlite,postgres}`) at
+//! start and share every query (portable SQL with `$n` parameters), so
+//! behaviour cannot drift between them. Tenants, the pack catalog,
+//! rollouts, and each tenant's hash-chained trace log (appends, heads,
+//! checkpoints, retention, queries) live here; what the rows mean is the
+//! server's (`warden-server`).
+#![deny(missing_docs)]
 
 mod change;
 mod checkpoints;
@@ -21,8 +28,8 @@ pub use retention::PruneOutcome;
 pub use rollouts::{RolloutWrite, ShadowDiffRow};
 pub use tenants::{Saved, TenantRow};
 pub use trace::{
-    Appended, Chained, EventIndex, NewEvent, StoredRow, chain_events, class_key, parse_class,
-    stored_row,
+    Appended, Chained, EventIndex, NewEvent, StoredRow, chain_events, class_key, new_event,
+    parse_class, stored_row,
 };
 pub use trace_query::{
     FilterError, PackFilter, TraceFilter, parse_class_filter, parse_seq, parse_text, parse_time,
@@ -33,6 +40,13 @@ use sqlx::any::install_default_drivers;
 use sqlx::{AnyPool, Connection, Row};
 use std::path::Path;
 use std::time::Duration;
+
+/// The tenant of fleet-wide things: the `tenant` claim of a token that acts
+/// across tenants, and the scope of a fleet pack in the catalog.
+pub const FLEET: &str = "*";
+
+/// The log fleet-wide admin events go to (not a valid tenant id).
+pub const FLEET_LOG: &str = "_fleet";
 
 /// A pooled connection idle at least this long is pinged before it is used.
 const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
@@ -87,6 +101,12 @@ impl StoreError {
         matches!(self, StoreError::Database(sqlx::Error::Database(_)))
     }
 
+    /// Whether no connection to the database could be had in time (the
+    /// pool timed out): the database is unavailable, not the request bad.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Database(sqlx::Error::PoolTimedOut))
+    }
+
     /// Whether the database refused a text it was given: one holding a NUL
     /// character (PostgreSQL: SQLSTATE 22021) or one too long for an index
     /// entry (54000). Validation at the edge refuses such values first,
@@ -132,6 +152,12 @@ pub fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+}
+
+/// A stored Ed25519 public key (32 bytes) of a tenant or of the fleet log.
+pub fn verifying_key(bytes: &[u8]) -> Result<ed25519_dalek::VerifyingKey, String> {
+    let arr: [u8; 32] = bytes.try_into().map_err(|_| "not 32 bytes".to_owned())?;
+    ed25519_dalek::VerifyingKey::from_bytes(&arr).map_err(|e| e.to_string())
 }
 
 pub(crate) fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {

@@ -5,9 +5,9 @@
 
 use super::trace::{SELECT_ROW, StoredRow, class_key, parse_class, stored_row};
 use super::{Store, StoreError};
-use crate::trace::EventClass;
 use sqlx::Row;
 use warden_host::Verdict;
+use warden_trace::EventClass;
 
 /// A bad filter value; the message names the parameter.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

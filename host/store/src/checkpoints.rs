@@ -2,8 +2,8 @@
 //! needs to decide when the next one is due.
 
 use super::{Store, StoreError};
-use crate::trace::{Checkpoint, SignedCheckpoint};
 use sqlx::Row;
+use warden_trace::{Checkpoint, SignedCheckpoint};
 
 /// A log's head and its latest checkpoint: what scheduling reads.
 #[derive(Debug, Clone, PartialEq, Eq)]

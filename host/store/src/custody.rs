@@ -8,9 +8,9 @@
 //! the links since its last verification (bounded).
 
 use super::Store;
-use crate::trace::{Chain, Hash};
 use std::collections::HashMap;
 use std::sync::Mutex;
+use warden_trace::{Chain, Hash};
 
 /// A head: sequence number and hash.
 pub type Head = (u64, Hash);
@@ -94,7 +94,7 @@ impl Store {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::trace::{EventClass, genesis};
+    use warden_trace::{EventClass, genesis};
 
     fn grow(c: &Chain) -> Chain {
         grow_with(c, "ours")
