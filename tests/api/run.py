@@ -9,10 +9,16 @@ generated path parameters (edge validation) and once with `tenant` fixed to `dem
 handlers behind the edge are reached). Uploads get real packs or garbage (hooks.py). Exits
 non-zero if any run fails.
 
+The backends run side by side (`--jobs`, default 2: schemathesis is one single-threaded Python
+process per run, and each backend has a server of its own); the two runs of one backend share
+its server and go one after the other. Each run's output goes to `schemathesis.log` in its
+report directory and is printed when the run ends, so runs never interleave.
+
 Usage: run.py --warden BIN --packs DIR [--backends sqlite,postgres] [--examples N] [--seed S]
 """
 
 import argparse
+import concurrent.futures
 import os
 import pathlib
 import shutil
@@ -88,6 +94,7 @@ def token(warden, data_dir):
 
 
 def schemathesis(st, addr, bearer, packs, examples, seed, report, fixed_tenant):
+    """One schemathesis run; its output goes to `report/schemathesis.log`."""
     config = HERE / "schemathesis.toml"
     cmd = [
         st, "--config-file", str(config), "run", str(ROOT / "docs" / "openapi.json"),
@@ -107,7 +114,8 @@ def schemathesis(st, addr, bearer, packs, examples, seed, report, fixed_tenant):
         fixed.write_text(config.read_text() + '\n[parameters]\n"path.tenant" = "demo"\n')
         cmd[2] = str(fixed)
     log(" ".join(c if "Bearer" not in c else "Authorization: Bearer ..." for c in cmd))
-    return subprocess.run(cmd, env=env).returncode
+    with open(report / "schemathesis.log", "w") as out:
+        return subprocess.run(cmd, env=env, stdout=out, stderr=subprocess.STDOUT).returncode
 
 
 def run_backend(args, backend):
@@ -131,7 +139,8 @@ def run_backend(args, backend):
             code = schemathesis(
                 args.st, server.addr, bearer, args.packs, args.examples, args.seed, report, fixed
             )
-            log(f"{name}: exit {code} in {time.time() - started:.0f} s")
+            output = (report / "schemathesis.log").read_text(errors="replace")
+            log(f"{name}: exit {code} in {time.time() - started:.0f} s; its output:\n{output}")
             if code != 0:
                 failed.append(name)
         if failed:
@@ -155,10 +164,13 @@ def main():
     p.add_argument("--examples", type=int, default=12)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--report-dir", type=pathlib.Path, default=ROOT / "target" / "api-test")
+    p.add_argument("--jobs", type=int, default=2, help="backends tested at once")
     args = p.parse_args()
     failed = []
-    for backend in args.backends.split(","):
-        failed += run_backend(args, backend)
+    backends = args.backends.split(",")
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        for result in pool.map(lambda b: run_backend(args, b), backends):
+            failed += result
     if failed:
         log(f"FAILED: {', '.join(failed)} (reports under {args.report_dir})")
         return 1
