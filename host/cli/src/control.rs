@@ -95,7 +95,7 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "WARDEN_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
     /// What to log: a level (`error`, `warn`, `info`, `debug`, `trace`) or
-    /// `target=level` pairs (`info,warden_host::server::request_log=debug`
+    /// `target=level` pairs (`info,warden_server::request_log=debug`
     /// logs every request).
     #[arg(long = "log", env = "WARDEN_LOG", default_value = "info")]
     log_filter: String,

@@ -1,7 +1,7 @@
 //! The server's log: `tracing` events on standard error, as text or as one
 //! JSON object per line (`--log-format json`), filtered by `--log`
 //! (`WARDEN_LOG`: a level, or `target=level` pairs such as
-//! `info,warden_host::server::request_log=debug`). Each line carries the
+//! `info,warden_server::request_log=debug`). Each line carries the
 //! fields of the spans it happened in: the request's id, method, path,
 //! tenant and decision id ([`warden_server::request_log`]).
 
