@@ -90,13 +90,6 @@ pub fn class_of(req: &Request) -> EventClass {
     }
 }
 
-fn store_err(e: crate::trace::TraceError) -> StoreError {
-    StoreError::Corrupt {
-        what: "trace event".to_owned(),
-        message: e.to_string(),
-    }
-}
-
 /// The event of one decision. `stored` is the request after masking.
 pub fn decision_event(
     decision_id: &str,
@@ -176,7 +169,8 @@ pub struct Config {
 impl Config {
     /// `sha256:<hex>` of the canonical JSON.
     pub fn digest(&self) -> Result<String, StoreError> {
-        let bytes = canonical("configuration", self).map_err(store_err)?;
+        let bytes = canonical("configuration", self)
+            .map_err(|e| warden_store::corrupt("trace event", e))?;
         Ok(format!("sha256:{}", hex::encode(Sha256::digest(&bytes))))
     }
 }

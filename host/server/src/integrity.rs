@@ -107,7 +107,9 @@ async fn check(
     seq: u64,
     head: &str,
 ) -> Result<(), Unverified> {
-    let target = parse_hash(head).map_err(|e| Unverified::Store(corrupt_head(log, e)))?;
+    let target = parse_hash(head).map_err(|e| {
+        Unverified::Store(warden_store::corrupt(&format!("trace head of `{log}`"), e))
+    })?;
     let signed: (u64, Hash) = match latest {
         Some(cp) => {
             let c = &cp.checkpoint;
@@ -138,13 +140,6 @@ async fn check(
     }
     store.trace_take_custody(log, (seq, target));
     Ok(())
-}
-
-fn corrupt_head(log: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt {
-        what: format!("trace head of `{log}`"),
-        message: e.to_string(),
-    }
 }
 
 async fn raise(store: &Store, log: &str, seq: u64, head: &str, e: &Unverified) {

@@ -160,7 +160,9 @@ pub fn verifying_key(bytes: &[u8]) -> Result<ed25519_dalek::VerifyingKey, String
     ed25519_dalek::VerifyingKey::from_bytes(&arr).map_err(|e| e.to_string())
 }
 
-pub(crate) fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+/// [`StoreError::Corrupt`]: `what` (a stored document, a head) no longer
+/// parses, because of `e`.
+pub fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt {
         what: what.to_owned(),
         message: e.to_string(),
