@@ -11,12 +11,48 @@ use super::anchors;
 use super::events::FLEET_LOG;
 use super::fleet_log;
 use super::integrity::{self, Unverified};
-use super::problem::{ApiError, Kind};
-use super::state::AppState;
+use super::state::{AppState, StateError};
 use super::tenant_settings::TenantSettings;
 use crate::trace::{Checkpoint, SignedCheckpoint, parse_hash};
 use std::time::Duration;
-use warden_store::{LogStatus, now_ms};
+use warden_store::{LogStatus, StoreError, now_ms};
+
+/// Why a log's head is not signed.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    /// The tenant is gone, or its settings do not load.
+    #[error(transparent)]
+    Tenant(#[from] StateError),
+    /// The fleet log's key is not available.
+    #[error(transparent)]
+    FleetKey(#[from] fleet_log::FleetKeyError),
+    /// The log's key does not open.
+    #[error("the key of log `{log}` does not open: {source}")]
+    Key {
+        /// The log.
+        log: String,
+        /// Why.
+        source: super::keys::KeyError,
+    },
+    /// The log has no events yet.
+    #[error("log `{0}` has no trace events to checkpoint yet")]
+    Empty(String),
+    /// The chain since the last checkpoint does not verify: refused and
+    /// reported ([`super::integrity`]).
+    #[error(transparent)]
+    Unverified(#[from] Unverified),
+    /// The head could not be signed.
+    #[error("cannot sign the head of log `{log}`: {message}")]
+    Sign {
+        /// The log.
+        log: String,
+        /// Why.
+        message: String,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 /// How often the schedule is checked.
 pub const TICK: Duration = Duration::from_millis(500);
@@ -24,23 +60,24 @@ pub const TICK: Duration = Duration::from_millis(500);
 /// Signs the current head of `log` (a tenant's, or the fleet log), unless
 /// the latest checkpoint already covers it; returns the checkpoint that
 /// covers the head.
-pub async fn checkpoint_now(st: &AppState, log: &str) -> Result<SignedCheckpoint, ApiError> {
+pub async fn checkpoint_now(st: &AppState, log: &str) -> Result<SignedCheckpoint, CheckpointError> {
     // The key that signs the log, and where its checkpoints are published.
     let (key, anchors) = if log == FLEET_LOG {
         let key = fleet_log::signing_key(st).await?;
         (key, st.fleet_trace().anchors.clone())
     } else {
         let row = st.tenant_row(log).await?;
-        let key = super::keys::tenant_signing_key(st.master_key(), log, &row.secret_key)
-            .map_err(ApiError::internal)?;
+        let key = super::keys::tenant_signing_key(st.master_key(), log, &row.secret_key).map_err(
+            |source| CheckpointError::Key {
+                log: log.to_owned(),
+                source,
+            },
+        )?;
         let anchors = TenantSettings::stored(&row)?.trace_or_default().anchors;
         (key, anchors)
     };
     let Some((seq, head)) = st.store().trace_head(log).await? else {
-        return Err(ApiError::new(
-            Kind::NotFound,
-            format!("log `{log}` has no trace events to checkpoint yet"),
-        ));
+        return Err(CheckpointError::Empty(log.to_owned()));
     };
     let latest = st.store().trace_checkpoint_latest(log).await?;
     if let Some(latest) = latest.as_ref()
@@ -59,17 +96,16 @@ pub async fn checkpoint_now(st: &AppState, log: &str) -> Result<SignedCheckpoint
     )
     .await
     .map_err(|e| match e {
-        Unverified::Store(e) => ApiError::from(e),
-        Unverified::Chain { ref fault, .. } => {
-            let extra = serde_json::json!({ "fault": fault });
-            ApiError::new(Kind::LogDoesNotVerify, e.to_string()).with(extra)
-        }
-        e => ApiError::new(Kind::LogDoesNotVerify, e.to_string()),
+        Unverified::Store(e) => CheckpointError::Store(e),
+        e => CheckpointError::Unverified(e),
     })?;
-    let head = parse_hash(&head).map_err(ApiError::internal)?;
+    let head = parse_hash(&head).map_err(|e| warden_store::corrupt("head", e))?;
     let cp = Checkpoint::new(log, seq, &head, now_ms())
         .sign(&key)
-        .map_err(ApiError::internal)?;
+        .map_err(|e| CheckpointError::Sign {
+            log: log.to_owned(),
+            message: e.to_string(),
+        })?;
     if st.store().trace_checkpoint_put(&cp).await? {
         for e in anchors::publish(st.anchor_dir(), &anchors, &cp).await {
             tracing::warn!(log = %log, seq, error = %e, "checkpoint not anchored");
@@ -90,7 +126,7 @@ pub fn due(s: &LogStatus, every_events: u64, every_ms: u64, now: i64) -> bool {
 }
 
 /// One pass of the schedule: checkpoints every tenant log that is due.
-pub async fn run_once(st: &AppState) -> Result<usize, ApiError> {
+pub async fn run_once(st: &AppState) -> Result<usize, StoreError> {
     let now = now_ms();
     let mut made = 0;
     for s in st.store().trace_logs_behind().await? {
@@ -107,7 +143,7 @@ pub async fn run_once(st: &AppState) -> Result<usize, ApiError> {
             match checkpoint_now(st, &s.tenant).await {
                 Ok(_) => made += 1,
                 // Refused and reported; the other logs still get theirs.
-                Err(e) if e.kind == Kind::LogDoesNotVerify => {}
+                Err(CheckpointError::Unverified(_)) => {}
                 // One log's failure (its key cannot be opened, say) does not
                 // keep the others from their checkpoints.
                 Err(e) => tracing::error!(log = %s.tenant, error = %e, "cannot checkpoint the log"),

@@ -10,36 +10,47 @@
 
 use super::events::FLEET_LOG;
 use super::keys;
-use super::problem::ApiError;
 use super::state::AppState;
 use ed25519_dalek::{SigningKey, VerifyingKey};
+use warden_store::StoreError;
+
+/// Why the fleet log's key is not available.
+#[derive(Debug, thiserror::Error)]
+pub enum FleetKeyError {
+    /// The key could not be made, sealed or opened.
+    #[error("the fleet key: {0}")]
+    Key(#[from] keys::KeyError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 /// The fleet log's signing key, made and stored on first use.
-pub async fn signing_key(st: &AppState) -> Result<SigningKey, ApiError> {
+pub async fn signing_key(st: &AppState) -> Result<SigningKey, FleetKeyError> {
     st.fleet_key()
         .get_or_try_init(|| async {
             let (_, sealed) = match st.store().fleet_key().await? {
                 Some(stored) => stored,
                 None => {
-                    let key = keys::generate_signing_key().map_err(ApiError::internal)?;
-                    let sealed = st
-                        .master_key()
-                        .seal(FLEET_LOG, key.as_bytes())
-                        .map_err(ApiError::internal)?;
+                    let key = keys::generate_signing_key()?;
+                    let sealed = st.master_key().seal(FLEET_LOG, key.as_bytes())?;
                     // Another server may have stored its key first: use that one.
                     st.store()
                         .fleet_key_init(key.verifying_key().as_bytes(), &sealed)
                         .await?
                 }
             };
-            keys::tenant_signing_key(st.master_key(), FLEET_LOG, &sealed)
-                .map_err(ApiError::internal)
+            Ok::<_, FleetKeyError>(keys::tenant_signing_key(
+                st.master_key(),
+                FLEET_LOG,
+                &sealed,
+            )?)
         })
         .await
         .cloned()
 }
 
 /// The fleet log's public key (made on first use, like the signing key).
-pub async fn verifying_key(st: &AppState) -> Result<VerifyingKey, ApiError> {
+pub async fn verifying_key(st: &AppState) -> Result<VerifyingKey, FleetKeyError> {
     Ok(signing_key(st).await?.verifying_key())
 }

@@ -5,13 +5,27 @@
 //! at once serialize on the tenant's log and the later ones find nothing.
 
 use super::checkpointer;
-use super::problem::ApiError;
-use super::state::AppState;
+use super::checkpointer::CheckpointError;
+use super::state::{AppState, StateError};
 use super::tenant_settings::TenantSettings;
 use crate::trace::EventClass;
 use std::collections::BTreeMap;
 use std::time::Duration;
-use warden_store::{PruneOutcome, now_ms};
+use warden_store::{PruneOutcome, StoreError, now_ms};
+
+/// Why a tenant's log was not pruned.
+#[derive(Debug, thiserror::Error)]
+pub enum PruneError {
+    /// The tenant is gone.
+    #[error(transparent)]
+    Tenant(#[from] StateError),
+    /// What it would prune up to could not be checkpointed first.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// The store failed, or the tenant's settings do not load.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 /// Default interval between pruning runs.
 pub const INTERVAL: Duration = Duration::from_secs(3600);
@@ -20,7 +34,7 @@ const DAY_MS: i64 = 24 * 3600 * 1000;
 
 /// Prunes one tenant now under its retention settings. `None` when it has
 /// no retention policy, no log, or nothing has expired.
-pub async fn prune_now(st: &AppState, tenant: &str) -> Result<Option<PruneOutcome>, ApiError> {
+pub async fn prune_now(st: &AppState, tenant: &str) -> Result<Option<PruneOutcome>, PruneError> {
     let row = st.tenant_row(tenant).await?;
     let settings = TenantSettings::stored(&row)?;
     let Some(retention) = settings.retention else {
@@ -48,7 +62,7 @@ pub async fn prune_now(st: &AppState, tenant: &str) -> Result<Option<PruneOutcom
 }
 
 /// One pass over every tenant with a retention policy.
-pub async fn run_once(st: &AppState) -> Result<u64, ApiError> {
+pub async fn run_once(st: &AppState) -> Result<u64, PruneError> {
     let mut cursor: Option<String> = None;
     let mut pruned = 0;
     loop {

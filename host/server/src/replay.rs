@@ -138,7 +138,7 @@ impl PackSource for AppState {
                 None => Ok(None),
                 Some(_) => Err(ReplayError::PackLoad {
                     digest: digest.to_owned(),
-                    message: e.detail,
+                    message: e.to_string(),
                 }),
             },
         }

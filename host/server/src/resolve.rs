@@ -1,13 +1,12 @@
 //! A tenant's composition document, and how it resolves to pack versions:
 //! semver requirements, the fleet's current versions, and rollouts.
 
-use super::problem::{ApiError, Kind};
 use semver::{Version, VersionReq};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use warden_host::rollout::{Rollout, State};
 use warden_host::{CompositionSpec, Isolation, Layer, Verdict};
-use warden_store::{PackRow, Store};
+use warden_store::{PackRow, Store, StoreError};
 
 /// Where a composition finds a pack.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -115,8 +114,38 @@ pub struct Resolution {
     pub spec: CompositionSpec,
 }
 
-fn invalid(detail: String) -> ApiError {
-    ApiError::new(Kind::InvalidComposition, detail)
+/// Why a composition document does not resolve to pack versions.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    /// A pack's version requirement is not semver.
+    #[error("pack `{pack}`: version requirement `{requirement}` is not valid semver: {source}")]
+    BadRequirement {
+        /// The pack.
+        pack: String,
+        /// The requirement as written.
+        requirement: String,
+        /// What the semver parser said.
+        source: semver::Error,
+    },
+    /// No version of a fleet pack is in the catalog.
+    #[error("pack `{0}` is not in the fleet catalog")]
+    NotInCatalog(String),
+    /// No version of a private pack is among the tenant's.
+    #[error("pack `{0}` is not among the tenant's private packs")]
+    NotPrivate(String),
+    /// Versions exist, none matches the requirement.
+    #[error("pack `{pack}`: no version matches `{requirement}` (available: {available})")]
+    NoMatch {
+        /// The pack.
+        pack: String,
+        /// The requirement as written.
+        requirement: String,
+        /// The versions there are, newest first.
+        available: String,
+    },
+    /// The store failed, or holds a document that no longer parses.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// The rows of every version of `name` visible in `scope`, newest first.
@@ -124,7 +153,7 @@ pub(crate) async fn versions(
     store: &Store,
     scope: &str,
     name: &str,
-) -> Result<Vec<(Version, PackRow)>, ApiError> {
+) -> Result<Vec<(Version, PackRow)>, StoreError> {
     let mut v: Vec<(Version, PackRow)> = store
         .pack_versions(scope, name)
         .await?
@@ -136,11 +165,11 @@ pub(crate) async fn versions(
 }
 
 /// Open rollouts by pack name.
-pub async fn open_rollouts(store: &Store) -> Result<HashMap<String, Rollout>, ApiError> {
+pub async fn open_rollouts(store: &Store) -> Result<HashMap<String, Rollout>, StoreError> {
     let mut out = HashMap::new();
     for doc in store.open_rollouts().await? {
-        let r: Rollout = serde_json::from_str(&doc)
-            .map_err(|e| ApiError::internal(format!("stored rollout is corrupt: {e}")))?;
+        let r: Rollout =
+            serde_json::from_str(&doc).map_err(|e| warden_store::corrupt("rollout", e))?;
         out.insert(r.pack.clone(), r);
     }
     Ok(out)
@@ -151,7 +180,7 @@ pub async fn resolve(
     store: &Store,
     tenant: &str,
     doc: &CompositionDoc,
-) -> Result<Resolution, ApiError> {
+) -> Result<Resolution, ResolveError> {
     resolve_under(store, tenant, doc, None).await
 }
 
@@ -162,22 +191,21 @@ pub async fn resolve_under(
     tenant: &str,
     doc: &CompositionDoc,
     proposed: Option<&Rollout>,
-) -> Result<Resolution, ApiError> {
+) -> Result<Resolution, ResolveError> {
     let mut rollouts = open_rollouts(store).await?;
     if let Some(r) = proposed {
         rollouts.insert(r.pack.clone(), r.clone());
     }
     let (fleet_text, _) = store.fleet_layer().await?;
-    let fleet: Layer = serde_json::from_str(&fleet_text)
-        .map_err(|e| ApiError::internal(format!("stored fleet layer is corrupt: {e}")))?;
+    let fleet: Layer =
+        serde_json::from_str(&fleet_text).map_err(|e| warden_store::corrupt("fleet layer", e))?;
     let mut packs = Vec::new();
     let mut shadow = Vec::new();
     for (i, r) in doc.packs.iter().enumerate() {
-        let req = VersionReq::parse(&r.version).map_err(|e| {
-            invalid(format!(
-                "pack `{}`: version requirement `{}` is not valid semver: {e}",
-                r.name, r.version
-            ))
+        let req = VersionReq::parse(&r.version).map_err(|source| ResolveError::BadRequirement {
+            pack: r.name.clone(),
+            requirement: r.version.clone(),
+            source,
         })?;
         let scope = match r.source {
             Source::Fleet => crate::FLEET,
@@ -185,12 +213,10 @@ pub async fn resolve_under(
         };
         let all = versions(store, scope, &r.name).await?;
         if all.is_empty() {
-            return Err(invalid(match r.source {
-                Source::Fleet => format!("pack `{}` is not in the fleet catalog", r.name),
-                Source::Tenant => {
-                    format!("pack `{}` is not among the tenant's private packs", r.name)
-                }
-            }));
+            return Err(match r.source {
+                Source::Fleet => ResolveError::NotInCatalog(r.name.clone()),
+                Source::Tenant => ResolveError::NotPrivate(r.name.clone()),
+            });
         }
         let find = |v: &Version| all.iter().find(|(w, _)| w == v).map(|(_, row)| row.clone());
         let highest = all
@@ -240,15 +266,15 @@ pub async fn resolve_under(
                     (row, why, None)
                 }
                 None => {
-                    return Err(invalid(format!(
-                        "pack `{}`: no version matches `{}` (available: {})",
-                        r.name,
-                        r.version,
-                        all.iter()
+                    return Err(ResolveError::NoMatch {
+                        pack: r.name.clone(),
+                        requirement: r.version.clone(),
+                        available: all
+                            .iter()
                             .map(|(v, _)| v.to_string())
                             .collect::<Vec<_>>()
-                            .join(", ")
-                    )));
+                            .join(", "),
+                    });
                 }
             },
         };

@@ -6,7 +6,6 @@ use super::api::router;
 use super::api::tenants::{created_event, new_tenant_row};
 use super::auth::{Authenticator, Role, TokenSigner};
 use super::keys::{self, MasterKey, Publisher};
-use super::problem::ApiError;
 use super::resolve::{CompositionDoc, PackRef, Source};
 use super::state::{AppState, StateConfig};
 use super::tenant_settings::TenantSettings;
@@ -475,14 +474,15 @@ pub async fn seed_tenant(
     packs: &[String],
     isolation: Isolation,
 ) -> Result<(), ServeError> {
-    let setup =
-        |e: ApiError| ServeError::Setup(format!("cannot seed tenant `{tenant}`: {}", e.detail));
+    let setup = |e: &dyn std::fmt::Display| {
+        ServeError::Setup(format!("cannot seed tenant `{tenant}`: {e}"))
+    };
     if state.store().tenant(tenant).await?.is_some() {
         return Ok(());
     }
     let settings = TenantSettings::default();
-    let row = new_tenant_row(state, tenant, None, &settings).map_err(setup)?;
-    let created = created_event(&row, SEED_ACTOR, &settings).map_err(setup)?;
+    let row = new_tenant_row(state, tenant, None, &settings).map_err(|e| setup(&e))?;
+    let created = created_event(&row, SEED_ACTOR, &settings).map_err(|e| setup(&e))?;
     state.store().create_tenant(&row, &created).await?;
     let doc = CompositionDoc {
         packs: packs
@@ -499,8 +499,8 @@ pub async fn seed_tenant(
         default_effect: warden_host::Verdict::Allow,
         ..CompositionDoc::default()
     };
-    state.refresh().await.map_err(setup)?;
-    state.build(tenant, &doc).await.map_err(setup)?;
+    state.refresh().await.map_err(|e| setup(&e))?;
+    state.build(tenant, &doc).await.map_err(|e| setup(&e))?;
     let text = serde_json::to_string(&doc).map_err(|e| ServeError::Setup(e.to_string()))?;
     let changed = changed_event(tenant, SEED_ACTOR, 1, &doc)?;
     match state
@@ -515,6 +515,6 @@ pub async fn seed_tenant(
             )));
         }
     }
-    state.refresh().await.map_err(setup)?;
+    state.refresh().await.map_err(|e| setup(&e))?;
     Ok(())
 }

@@ -4,17 +4,17 @@
 
 use super::auth::Authenticator;
 use super::events::{self, Config, ConfigEvent, ConfigPack};
+use super::keys::KeyError;
 use super::keys::{MasterKey, Publisher};
 use super::masking::Masker;
 use super::pace::Pace;
-use super::problem::{ApiError, Kind};
-use super::resolve::{self, CompositionDoc, Served};
+use super::resolve::{self, CompositionDoc, ResolveError, Served};
 use super::tenant_settings::TenantSettings;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use warden_host::{Composition, Engine, Pack};
-use warden_store::{Store, TenantRow};
+use warden_store::{Store, StoreError, TenantRow};
 
 /// What a tenant needs to get decisions, built from its composition.
 #[derive(Debug)]
@@ -56,6 +56,70 @@ pub struct Built {
     pub shadow: Option<(Arc<Composition>, Vec<String>)>,
     /// The effective configuration of the enforced composition.
     pub config: Option<Config>,
+}
+
+/// Why a tenant's runtime, a pack or a composition is not available.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// No tenant of that id.
+    #[error("tenant `{0}` not found")]
+    TenantNotFound(String),
+    /// A pack row whose bytes are gone.
+    #[error("pack bytes `{0}` are missing")]
+    PackMissing(String),
+    /// Stored pack bytes that no longer load (a different engine, say).
+    #[error("stored pack `{digest}` no longer loads: {source}")]
+    PackNoLongerLoads {
+        /// The pack's digest.
+        digest: String,
+        /// Why it does not load.
+        source: warden_host::LoadError,
+    },
+    /// A layer named like one the server adds itself.
+    #[error("layer name `{0}` is reserved")]
+    ReservedLayer(String),
+    /// The document does not resolve to pack versions.
+    #[error(transparent)]
+    Resolve(#[from] ResolveError),
+    /// The resolved packs do not compose.
+    #[error(transparent)]
+    Compose(#[from] warden_host::ComposeError),
+    /// The tenant's sealed key does not open.
+    #[error("the key of tenant `{tenant}` does not open: {source}")]
+    TenantKey {
+        /// The tenant.
+        tenant: String,
+        /// Why.
+        source: KeyError,
+    },
+    /// The configuration could not be recorded in the trace log, so no
+    /// decision may be made under it.
+    #[error("cannot record the configuration in the trace log: {0}")]
+    ConfigNotRecorded(String),
+    /// The store failed, or holds a document that no longer parses.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl StateError {
+    /// Whether this is the server's own failure (a bug, corrupt or missing
+    /// data) rather than something the configuration or the database's
+    /// availability explains: such a failure is not papered over by a
+    /// tenant's last good runtime.
+    pub fn is_internal(&self) -> bool {
+        match self {
+            StateError::PackMissing(_)
+            | StateError::PackNoLongerLoads { .. }
+            | StateError::TenantKey { .. }
+            | StateError::Compose(warden_host::ComposeError::Interrupted(_)) => true,
+            StateError::Store(e) | StateError::Resolve(ResolveError::Store(e)) => {
+                !(e.is_unavailable()
+                    || e.is_bad_text()
+                    || matches!(e, StoreError::NotRecorded { .. }))
+            }
+            _ => false,
+        }
+    }
 }
 
 /// Settings of the server state.
@@ -198,7 +262,7 @@ impl AppState {
     /// are rebuilt on their next use.
     /// Servers call this after their own writes and on a timer, so changes
     /// made through another server are picked up within one interval.
-    pub async fn refresh(&self) -> Result<(), ApiError> {
+    pub async fn refresh(&self) -> Result<(), StateError> {
         // Stale runtimes stay in the map: each is rebuilt on its tenant's
         // next decision, and kept as the last good one should that fail.
         let g = self.store().generation().await?;
@@ -207,16 +271,16 @@ impl AppState {
     }
 
     /// The tenant's row, or a 404 naming it.
-    pub async fn tenant_row(&self, tenant: &str) -> Result<TenantRow, ApiError> {
+    pub async fn tenant_row(&self, tenant: &str) -> Result<TenantRow, StateError> {
         self.store()
             .tenant(tenant)
             .await?
-            .ok_or_else(|| ApiError::not_found("tenant", tenant))
+            .ok_or_else(|| StateError::TenantNotFound(tenant.to_owned()))
     }
 
     /// A compiled pack by digest: from memory, else from the store (compiling
     /// or loading the cached artifact off the async threads).
-    pub async fn pack(&self, digest: &str) -> Result<Arc<Pack>, ApiError> {
+    pub async fn pack(&self, digest: &str) -> Result<Arc<Pack>, StateError> {
         if let Some(p) = self
             .0
             .packs
@@ -230,10 +294,15 @@ impl AppState {
             .store()
             .pack_bytes(digest)
             .await?
-            .ok_or_else(|| ApiError::internal(format!("pack bytes `{digest}` are missing")))?;
-        let pack = self.engine().load_pack_async(bytes).await.map_err(|e| {
-            ApiError::internal(format!("stored pack `{digest}` no longer loads: {e}"))
-        })?;
+            .ok_or_else(|| StateError::PackMissing(digest.to_owned()))?;
+        let pack = self
+            .engine()
+            .load_pack_async(bytes)
+            .await
+            .map_err(|source| StateError::PackNoLongerLoads {
+                digest: digest.to_owned(),
+                source,
+            })?;
         if let Ok(mut m) = self.0.packs.lock() {
             m.insert(digest.to_owned(), Arc::clone(&pack));
         }
@@ -248,7 +317,7 @@ impl AppState {
     }
 
     /// The tenant's runtime, from the cache while the generation holds.
-    pub async fn runtime(&self, tenant: &str) -> Result<Arc<TenantRuntime>, ApiError> {
+    pub async fn runtime(&self, tenant: &str) -> Result<Arc<TenantRuntime>, StateError> {
         let g = self.0.generation.load(Ordering::Acquire);
         if let Some(rt) = self
             .0
@@ -265,7 +334,7 @@ impl AppState {
         let g = self.store().generation().await?;
         let row = self.tenant_row(tenant).await?;
         let doc: CompositionDoc = serde_json::from_str(&row.composition)
-            .map_err(|e| ApiError::internal(format!("stored composition is corrupt: {e}")))?;
+            .map_err(|e| warden_store::corrupt("composition", e))?;
         let built = match self.build(tenant, &doc).await {
             Ok(b) => b,
             Err(e) => return self.keep_last_good(tenant, g, row.disabled, e).await,
@@ -285,7 +354,10 @@ impl AppState {
         let secret = self
             .master_key()
             .open(tenant, &row.secret_key)
-            .map_err(ApiError::internal)?;
+            .map_err(|source| StateError::TenantKey {
+                tenant: tenant.to_owned(),
+                source,
+            })?;
         let rt = Arc::new(TenantRuntime {
             generation: g,
             disabled: row.disabled,
@@ -315,9 +387,9 @@ impl AppState {
         tenant: &str,
         g: i64,
         disabled: bool,
-        e: ApiError,
-    ) -> Result<Arc<TenantRuntime>, ApiError> {
-        if e.kind == Kind::Internal {
+        e: StateError,
+    ) -> Result<Arc<TenantRuntime>, StateError> {
+        if e.is_internal() {
             return Err(e);
         }
         let last = self
@@ -329,7 +401,8 @@ impl AppState {
         let Some(last) = last.filter(|rt| rt.composition.is_some()) else {
             return Err(e);
         };
-        let first_time = last.degraded.as_deref() != Some(e.detail.as_str());
+        let why = e.to_string();
+        let first_time = last.degraded.as_deref() != Some(why.as_str());
         let rt = Arc::new(TenantRuntime {
             generation: g,
             disabled,
@@ -338,7 +411,7 @@ impl AppState {
             shadow: last.shadow.clone(),
             config: Arc::clone(&last.config),
             masker: last.masker.clone(),
-            degraded: Some(e.detail.clone()),
+            degraded: Some(why.clone()),
             pace: Pace::default(),
             paced_per_s: last.paced_per_s,
         });
@@ -346,12 +419,12 @@ impl AppState {
             m.insert(tenant.to_owned(), Arc::clone(&rt));
         }
         if first_time {
-            tracing::warn!(tenant = %tenant, error = %e.detail, "tenant keeps its last good composition");
+            tracing::warn!(tenant = %tenant, error = %why, "tenant keeps its last good composition");
             let event = events::audit(
                 tenant,
                 "composition-failed",
                 "warden",
-                serde_json::json!({"error": e.detail, "kept": &*last.config}),
+                serde_json::json!({"error": why, "kept": &*last.config}),
             )?;
             if let Err(err) = self.appender().append(tenant, vec![event.event]).await {
                 tracing::error!(tenant = %tenant, error = %err, "cannot record `composition-failed`");
@@ -363,9 +436,10 @@ impl AppState {
     /// Records an effective configuration: the first time the tenant uses
     /// it, a `configuration` event in its log (before any decision made
     /// under it) and a row replay finds it by. Returns the digest.
-    pub async fn record_config(&self, tenant: &str, config: &Config) -> Result<String, ApiError> {
+    pub async fn record_config(&self, tenant: &str, config: &Config) -> Result<String, StateError> {
         let digest = config.digest()?;
-        let text = serde_json::to_string(config).map_err(ApiError::internal)?;
+        let text =
+            serde_json::to_string(config).map_err(|e| warden_store::corrupt("configuration", e))?;
         // Event first, then the lookup row: a failure in between appends
         // the event again next time (harmless), never leaves it out.
         if self.store().trace_config(tenant, &digest).await?.is_none() {
@@ -380,12 +454,7 @@ impl AppState {
             self.appender()
                 .append(tenant, vec![event])
                 .await
-                .map_err(|e| {
-                    ApiError::new(
-                        Kind::Unavailable,
-                        format!("cannot record the configuration in the trace log: {e}"),
-                    )
-                })?;
+                .map_err(StateError::ConfigNotRecorded)?;
             self.store()
                 .trace_config_put(tenant, &digest, &text)
                 .await?;
@@ -395,7 +464,7 @@ impl AppState {
 
     /// Resolves and builds a composition document: what saving validates and
     /// what serving uses.
-    pub async fn build(&self, tenant: &str, doc: &CompositionDoc) -> Result<Built, ApiError> {
+    pub async fn build(&self, tenant: &str, doc: &CompositionDoc) -> Result<Built, StateError> {
         self.build_under(tenant, doc, None).await
     }
 
@@ -405,16 +474,13 @@ impl AppState {
         tenant: &str,
         doc: &CompositionDoc,
         proposed: Option<&warden_host::rollout::Rollout>,
-    ) -> Result<Built, ApiError> {
+    ) -> Result<Built, StateError> {
         if let Some(l) = doc
             .layers
             .iter()
             .find(|l| l.name == warden_host::FLEET_LAYER || l.name == warden_host::DEFAULTS)
         {
-            return Err(ApiError::new(
-                Kind::InvalidComposition,
-                format!("layer name `{}` is reserved", l.name),
-            ));
+            return Err(StateError::ReservedLayer(l.name.clone()));
         }
         let res = resolve::resolve_under(self.store(), tenant, doc, proposed).await?;
         if res.packs.is_empty() {
@@ -442,9 +508,7 @@ impl AppState {
         for (row, _) in &res.packs {
             packs.push(self.pack(&row.digest).await?);
         }
-        let composition = Composition::build_async(tenant, packs.clone(), res.spec.clone())
-            .await
-            .map_err(compose_error)?;
+        let composition = Composition::build_async(tenant, packs.clone(), res.spec.clone()).await?;
         let mut shadow = None;
         let mut shadow_error = None;
         if !res.shadow.is_empty() {
@@ -480,17 +544,5 @@ impl AppState {
             shadow,
             config: Some(config),
         })
-    }
-}
-
-/// A composition that does not build: the document's fault (422), or the
-/// server's when a pack could not even be run to check it (503).
-fn compose_error(e: warden_host::ComposeError) -> ApiError {
-    match e {
-        warden_host::ComposeError::CheckFailed { .. } => {
-            ApiError::new(Kind::Unavailable, e.to_string())
-        }
-        warden_host::ComposeError::Interrupted(_) => ApiError::internal(e),
-        e => ApiError::new(Kind::InvalidComposition, e.to_string()),
     }
 }

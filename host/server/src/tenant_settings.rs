@@ -3,12 +3,12 @@
 //! later capabilities fill (approval routing, budgets, rate limits, grants).
 //! Read once from the tenant's row, checked before it is stored.
 
-use crate::problem::{ApiError, Kind};
+pub use crate::settings_error::SettingsError;
 use crate::trace_settings::{Retention, TraceSettings};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
-use warden_store::TenantRow;
+use warden_store::{StoreError, TenantRow};
 
 /// A tenant's settings: the trace log's are typed; the others are JSON
 /// documents that later capabilities fill.
@@ -59,16 +59,13 @@ pub struct TenantSettings {
 
 impl TenantSettings {
     /// Checks the typed parts; the error names the field.
-    pub fn validate(&self) -> Result<(), ApiError> {
+    pub fn validate(&self) -> Result<(), SettingsError> {
         if let Some(t) = &self.trace {
-            t.validate()
-                .map_err(|m| ApiError::new(Kind::Unprocessable, m))?;
+            t.validate()?;
         }
         if let Some(q) = &self.quarantine {
-            q.validate().map_err(|m| {
-                ApiError::new(Kind::Unprocessable, format!("`settings.quarantine`: {m}"))
-                    .with(serde_json::json!({"field": "settings.quarantine"}))
-            })?;
+            q.validate()
+                .map_err(|m| SettingsError::new("settings.quarantine".to_owned(), m))?;
         }
         // Documented as objects: anything else would be stored and then
         // break the tenant's own responses.
@@ -81,20 +78,18 @@ impl TenantSettings {
             if let Some(v) = v
                 && !v.is_object()
             {
-                return Err(ApiError::new(
-                    Kind::Unprocessable,
-                    format!("`settings.{name}` must be a JSON object"),
-                )
-                .with(serde_json::json!({ "field": format!("settings.{name}") })));
+                return Err(SettingsError::new(
+                    format!("settings.{name}"),
+                    "must be a JSON object".to_owned(),
+                ));
             }
         }
         Ok(())
     }
 
     /// A tenant's stored settings document.
-    pub fn stored(row: &TenantRow) -> Result<TenantSettings, ApiError> {
-        serde_json::from_str(&row.settings)
-            .map_err(|e| ApiError::internal(format!("stored settings are corrupt: {e}")))
+    pub fn stored(row: &TenantRow) -> Result<TenantSettings, StoreError> {
+        serde_json::from_str(&row.settings).map_err(|e| warden_store::corrupt("settings", e))
     }
 
     /// The quarantine thresholds, defaults where unset.

@@ -2,6 +2,7 @@
 //! masking rules and anchoring sinks (part of the tenant settings document).
 //! Masking itself is in [`super::masking`].
 
+use crate::settings_error::SettingsError;
 use crate::trace::EventClass;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -148,37 +149,39 @@ impl Default for TraceSettings {
 }
 
 impl TraceSettings {
-    /// Checks pointers and sinks; the message names the offending field.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks pointers and sinks; the error names the offending field.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        let bad = SettingsError::new;
         if self.checkpoint_every_events > MAX_EVERY_EVENTS {
-            return Err(format!(
-                "settings.trace.checkpoint_every_events must be at most {MAX_EVERY_EVENTS}"
+            return Err(bad(
+                "settings.trace.checkpoint_every_events".to_owned(),
+                format!("must be at most {MAX_EVERY_EVENTS}"),
             ));
         }
         if self.checkpoint_every_ms > MAX_EVERY_MS {
-            return Err(format!(
-                "settings.trace.checkpoint_every_ms must be at most {MAX_EVERY_MS} (30 days)"
+            return Err(bad(
+                "settings.trace.checkpoint_every_ms".to_owned(),
+                format!("must be at most {MAX_EVERY_MS} (30 days)"),
             ));
         }
         for (i, r) in self.masking.iter().enumerate() {
+            let field = || format!("settings.trace.masking[{i}].pointer");
             if r.pointer.contains('\0') || r.pointer.chars().count() > 1024 {
-                return Err(format!(
-                    "settings.trace.masking[{i}].pointer must be at most 1024 characters and contain no NUL character"
-                ));
+                return Err(bad(field(), NUL_OR_LONG.to_owned()));
             }
             let ok_root = ["/args/", "/context/"]
                 .iter()
                 .any(|root| r.pointer.starts_with(root) && r.pointer.len() > root.len());
             if !ok_root {
-                return Err(format!(
-                    "settings.trace.masking[{i}].pointer `{}` must start with `/args/` or `/context/`",
-                    r.pointer
+                return Err(bad(
+                    field(),
+                    format!("`{}` must start with `/args/` or `/context/`", r.pointer),
                 ));
             }
             if bad_escape(&r.pointer) {
-                return Err(format!(
-                    "settings.trace.masking[{i}].pointer `{}` has a `~` not followed by 0 or 1",
-                    r.pointer
+                return Err(bad(
+                    field(),
+                    format!("`{}` has a `~` not followed by 0 or 1", r.pointer),
                 ));
             }
         }
@@ -188,8 +191,9 @@ impl TraceSettings {
                 Anchor::Webhook { url } => url,
             };
             if text.contains('\0') || text.chars().count() > 1024 {
-                return Err(format!(
-                    "settings.trace.anchors[{i}] must be at most 1024 characters and contain no NUL character"
+                return Err(bad(
+                    format!("settings.trace.anchors[{i}]"),
+                    NUL_OR_LONG.to_owned(),
                 ));
             }
             match a {
@@ -199,15 +203,17 @@ impl TraceSettings {
                         .split('/')
                         .all(|c| !c.is_empty() && c != "." && c != "..");
                     if !inside {
-                        return Err(format!(
-                            "settings.trace.anchors[{i}].path `{path}` must be a relative path inside the anchor directory"
+                        return Err(bad(
+                            format!("settings.trace.anchors[{i}].path"),
+                            format!("`{path}` must be a relative path inside the anchor directory"),
                         ));
                     }
                 }
                 Anchor::Webhook { url } => {
                     if !url.starts_with("http://") || url.len() <= "http://".len() {
-                        return Err(format!(
-                            "settings.trace.anchors[{i}].url `{url}` must be an http:// URL"
+                        return Err(bad(
+                            format!("settings.trace.anchors[{i}].url"),
+                            format!("`{url}` must be an http:// URL"),
                         ));
                     }
                 }
@@ -216,6 +222,8 @@ impl TraceSettings {
         Ok(())
     }
 }
+
+const NUL_OR_LONG: &str = "must be at most 1024 characters and contain no NUL character";
 
 fn bad_escape(pointer: &str) -> bool {
     let b = pointer.as_bytes();
@@ -235,18 +243,33 @@ mod tests {
             pointer: "/principal/agent".into(),
             action: MaskAction::Redact,
         });
-        assert!(s.validate().unwrap_err().contains("masking[0].pointer"));
+        assert!(
+            s.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("masking[0].pointer")
+        );
         s.masking[0].pointer = "/args/a~2b".into();
-        assert!(s.validate().unwrap_err().contains("`~`"));
+        assert!(s.validate().unwrap_err().to_string().contains("`~`"));
         s.masking[0].pointer = "/args/a~1b".into();
         s.anchors.push(Anchor::File {
             path: "../etc/passwd".into(),
         });
-        assert!(s.validate().unwrap_err().contains("anchors[0].path"));
+        assert!(
+            s.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("anchors[0].path")
+        );
         s.anchors[0] = Anchor::Webhook {
             url: "ftp://x".into(),
         };
-        assert!(s.validate().unwrap_err().contains("anchors[0].url"));
+        assert!(
+            s.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("anchors[0].url")
+        );
         s.anchors[0] = Anchor::Webhook {
             url: "http://127.0.0.1:9/hook".into(),
         };

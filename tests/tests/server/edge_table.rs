@@ -9,7 +9,7 @@ use crate::both;
 use crate::harness::*;
 use axum::http::{Method, StatusCode, header};
 use serde_json::{Value, json};
-use warden_server::edge::{MAX_QUERY_VALUE_CHARS, MAX_SEGMENT_CHARS};
+use warden_server::http::edge::{MAX_QUERY_VALUE_CHARS, MAX_SEGMENT_CHARS};
 
 /// A plausible value for a path parameter (the hostile one replaces one).
 fn plausible(name: &str) -> &'static str {

@@ -3,8 +3,8 @@
 
 use crate::auth::Role;
 use crate::events::{FLEET_LOG, audit};
-use crate::extract::{ApiJson, Caller};
-use crate::problem::{ApiError, Kind};
+use crate::http::extract::{ApiJson, Caller};
+use crate::http::problem::{ApiError, Kind};
 use crate::resolve::{CompositionDoc, Served};
 use crate::state::AppState;
 use axum::Json;
@@ -46,10 +46,10 @@ pub async fn get(
     caller.tenant(&tenant, &[Role::Operator, Role::Auditor])?;
     let t = st.tenant_row(&tenant).await?;
     let composition: CompositionDoc = serde_json::from_str(&t.composition)
-        .map_err(|e| ApiError::internal(format!("stored composition is corrupt: {e}")))?;
+        .map_err(|e| warden_store::corrupt("composition", e))?;
     let (serving, serving_error) = match st.runtime(&tenant).await {
         Ok(rt) => (rt.serving.as_ref().clone(), rt.degraded.clone()),
-        Err(e) => (Vec::new(), Some(e.detail)),
+        Err(e) => (Vec::new(), Some(ApiError::from(e).detail)),
     };
     Ok(Json(VersionedComposition {
         version: t.composition_version,
@@ -82,8 +82,8 @@ pub fn changed_event(
     request_body = VersionedComposition,
     params(("tenant" = String, Path, description = "Tenant id")),
     responses((status = 200, body = VersionedComposition),
-        (status = 409, body = crate::problem::Problem),
-        (status = 422, body = crate::problem::Problem)),
+        (status = 409, body = crate::http::problem::Problem),
+        (status = 422, body = crate::http::problem::Problem)),
     security(("bearer" = [])))]
 pub async fn put(
     State(st): State<AppState>,
@@ -167,8 +167,8 @@ pub async fn get_fleet_layer(
 /// current version: rules exist, parameters fit, restrict-only holds.
 #[utoipa::path(put, path = "/v1/fleet/layer", tag = "compositions", request_body = VersionedLayer,
     responses((status = 200, body = VersionedLayer),
-        (status = 409, body = crate::problem::Problem),
-        (status = 422, body = crate::problem::Problem)),
+        (status = 409, body = crate::http::problem::Problem),
+        (status = 422, body = crate::http::problem::Problem)),
     security(("bearer" = [])))]
 pub async fn put_fleet_layer(
     State(st): State<AppState>,

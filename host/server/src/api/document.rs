@@ -113,8 +113,8 @@ fn bound_parameters(op: &mut serde_json::Map<String, Value>) {
     };
     for p in params {
         let max = match p.get("in").and_then(Value::as_str) {
-            Some("path") => crate::edge::MAX_SEGMENT_CHARS,
-            Some("query") => crate::edge::MAX_QUERY_VALUE_CHARS,
+            Some("path") => crate::http::edge::MAX_SEGMENT_CHARS,
+            Some("query") => crate::http::edge::MAX_QUERY_VALUE_CHARS,
             _ => continue,
         };
         let Some(schema) = p.get_mut("schema").and_then(Value::as_object_mut) else {

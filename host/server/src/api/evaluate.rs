@@ -2,8 +2,8 @@
 
 use crate::auth::Role;
 use crate::events;
-use crate::extract::{ApiJson, ApiQuery, Caller, parse_json};
-use crate::problem::{ApiError, Kind, Problem};
+use crate::http::extract::{ApiJson, ApiQuery, Caller, parse_json};
+use crate::http::problem::{ApiError, Kind, Problem};
 use crate::resolve::Served;
 use crate::state::{AppState, TenantRuntime};
 use axum::Json;
@@ -406,7 +406,7 @@ pub async fn evaluate(
     let req = &reqs[0];
     pace_if_quarantined(&st, &tenant, &rt, std::iter::once(&evaluated));
     let mut response = respond(&st, &tenant, &rt, req, evaluated, params.explain);
-    crate::request_log::record_decision(&response.decision_id);
+    crate::http::request_log::record_decision(&response.decision_id);
     record(&st, &tenant, &rt, vec![(req, &mut response)]).await?;
     Ok(Json(response))
 }

@@ -10,9 +10,9 @@ use super::trace_query::{EventView, EventsQuery, page};
 use crate::auth::Role;
 use crate::checkpointer;
 use crate::events::FLEET_LOG;
-use crate::extract::{ApiQuery, Caller};
 use crate::fleet_log;
-use crate::problem::{ApiError, Problem};
+use crate::http::extract::{ApiQuery, Caller};
+use crate::http::problem::{ApiError, Problem};
 use crate::state::AppState;
 use crate::trace::{Report, SignedCheckpoint};
 use axum::Json;
@@ -62,7 +62,7 @@ pub async fn make_fleet_checkpoint(
     caller: Caller,
 ) -> Result<Json<SignedCheckpoint>, ApiError> {
     caller.fleet(&[Role::Auditor, Role::Operator])?;
-    checkpointer::checkpoint_now(&st, FLEET_LOG).await.map(Json)
+    Ok(Json(checkpointer::checkpoint_now(&st, FLEET_LOG).await?))
 }
 
 /// Verifies the fleet log end to end, against its head row, every stored

@@ -13,8 +13,8 @@ pub mod tenants;
 pub mod trace;
 pub mod trace_query;
 
-use super::problem::{ApiError, Kind};
 use super::state::AppState;
+use crate::http::problem::{ApiError, Kind};
 use axum::Json;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
@@ -65,7 +65,7 @@ impl Modify for BearerAuth {
 #[openapi(
     info(title = "warden control plane", description = "Tenants, pack catalog, rollouts and decisions."),
     modifiers(&BearerAuth),
-    components(schemas(super::problem::Problem))
+    components(schemas(crate::http::problem::Problem))
 )]
 struct ApiDoc;
 
@@ -80,7 +80,7 @@ pub async fn healthz() -> impl IntoResponse {
 /// history under them did not verify (an alarm: see `trace-verification-failed`
 /// events in the fleet log).
 #[utoipa::path(get, path = "/readyz", tag = "health",
-    responses((status = 200, body = Object), (status = 503, body = super::problem::Problem)))]
+    responses((status = 200, body = Object), (status = 503, body = crate::http::problem::Problem)))]
 pub async fn readyz(State(st): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
     st.store()
         .ping()
@@ -181,7 +181,7 @@ pub fn router(state: AppState) -> Router {
     let (router, doc) = api().split_for_parts();
     let doc = std::sync::Arc::new(complete(doc));
     router
-        .route_layer(crate::edge::CheckUri)
+        .route_layer(crate::http::edge::CheckUri)
         .route(
             "/openapi.json",
             axum::routing::get(move || {
@@ -192,6 +192,6 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
-        .layer(crate::request_log::RequestLog)
+        .layer(crate::http::request_log::RequestLog)
         .with_state(state)
 }

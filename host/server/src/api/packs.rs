@@ -4,9 +4,9 @@
 use super::{Paged, rfc3339};
 use crate::auth::Role;
 use crate::events::{FLEET_LOG, audit};
-use crate::extract::{ApiQuery, Caller, PageParams, body_error};
+use crate::http::extract::{ApiQuery, Caller, PageParams, body_error};
+use crate::http::problem::{ApiError, Kind};
 use crate::keys::{SignatureError, verify_pack, verify_pack_v1};
-use crate::problem::{ApiError, Kind};
 use crate::state::AppState;
 use axum::Json;
 use axum::body::Bytes;
@@ -283,8 +283,8 @@ async fn read_wasm(req: Request, st: &AppState) -> Result<(Bytes, Option<String>
     request_body(content = Vec<u8>, content_type = "application/wasm"),
     responses((status = 201, body = PackVersionView, description = "stored"),
         (status = 200, body = PackVersionView, description = "same bytes already stored"),
-        (status = 409, body = crate::problem::Problem),
-        (status = 422, body = crate::problem::Problem)),
+        (status = 409, body = crate::http::problem::Problem),
+        (status = 422, body = crate::http::problem::Problem)),
     security(("bearer" = [])))]
 pub async fn upload_fleet(
     State(st): State<AppState>,
@@ -310,8 +310,8 @@ pub async fn upload_fleet(
     params(("tenant" = String, Path, description = "Tenant id")),
     request_body(content = Vec<u8>, content_type = "application/wasm"),
     responses((status = 201, body = PackVersionView), (status = 200, body = PackVersionView),
-        (status = 409, body = crate::problem::Problem),
-        (status = 422, body = crate::problem::Problem)),
+        (status = 409, body = crate::http::problem::Problem),
+        (status = 422, body = crate::http::problem::Problem)),
     security(("bearer" = [])))]
 pub async fn upload_private(
     State(st): State<AppState>,
@@ -383,7 +383,7 @@ pub async fn list_private(
 /// A fleet pack and its versions.
 #[utoipa::path(get, path = "/v1/packs/{name}", tag = "packs",
     params(("name" = String, Path, description = "Pack name")),
-    responses((status = 200, body = PackView), (status = 404, body = crate::problem::Problem)),
+    responses((status = 200, body = PackView), (status = 404, body = crate::http::problem::Problem)),
     security(("bearer" = [])))]
 pub async fn get_fleet(
     State(st): State<AppState>,
@@ -397,7 +397,7 @@ pub async fn get_fleet(
 /// A private pack and its versions.
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/packs/{name}", tag = "packs",
     params(("tenant" = String, Path, description = "Tenant id"), ("name" = String, Path, description = "Pack name")),
-    responses((status = 200, body = PackView), (status = 404, body = crate::problem::Problem)),
+    responses((status = 200, body = PackView), (status = 404, body = crate::http::problem::Problem)),
     security(("bearer" = [])))]
 pub async fn get_private(
     State(st): State<AppState>,
@@ -426,7 +426,7 @@ async fn row_of(
 /// A fleet pack version's metadata.
 #[utoipa::path(get, path = "/v1/packs/{name}/versions/{version}", tag = "packs",
     params(("name" = String, Path, description = "Pack name"), ("version" = String, Path, description = "Version")),
-    responses((status = 200, body = PackVersionView), (status = 404, body = crate::problem::Problem)),
+    responses((status = 200, body = PackVersionView), (status = 404, body = crate::http::problem::Problem)),
     security(("bearer" = [])))]
 pub async fn version_fleet(
     State(st): State<AppState>,
@@ -443,7 +443,7 @@ pub async fn version_fleet(
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/packs/{name}/versions/{version}", tag = "packs",
     params(("tenant" = String, Path, description = "Tenant id"), ("name" = String, Path, description = "Pack name"),
         ("version" = String, Path, description = "Version")),
-    responses((status = 200, body = PackVersionView), (status = 404, body = crate::problem::Problem)),
+    responses((status = 200, body = PackVersionView), (status = 404, body = crate::http::problem::Problem)),
     security(("bearer" = [])))]
 pub async fn version_private(
     State(st): State<AppState>,

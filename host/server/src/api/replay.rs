@@ -3,8 +3,8 @@
 //! candidate pack version or draft composition.
 
 use crate::auth::Role;
-use crate::extract::{ApiJson, Caller};
-use crate::problem::{ApiError, Kind, Problem};
+use crate::http::extract::{ApiJson, Caller};
+use crate::http::problem::{ApiError, Kind, Problem};
 use crate::replay::{self, ReplayError, ReplayReport, Target};
 use crate::resolve::{CompositionDoc, Source};
 use crate::state::AppState;
@@ -68,7 +68,7 @@ pub async fn replay(
     caller.tenant(&tenant, &[Role::Operator])?;
     let target = match (body.decision_id, body.seq) {
         (Some(id), None) => {
-            crate::extract::body_text("decision_id", &id, 256)?;
+            crate::http::extract::body_text("decision_id", &id, 256)?;
             Target::DecisionId(id)
         }
         (None, Some(seq)) if i64::try_from(seq).is_ok() => Target::Seq(seq),
@@ -152,8 +152,8 @@ pub async fn what_if(
     let c = body.candidate;
     let candidate = match (c.pack, c.version, c.composition) {
         (Some(pack), Some(version), None) => {
-            crate::extract::body_text("candidate.pack", &pack, 64)?;
-            crate::extract::body_text("candidate.version", &version, 256)?;
+            crate::http::extract::body_text("candidate.pack", &pack, 64)?;
+            crate::http::extract::body_text("candidate.version", &version, 256)?;
             what_if::candidate_pack(st.store(), &st, &tenant, &pack, &version, c.source).await?
         }
         (None, None, Some(doc)) if c.source.is_none() => {

@@ -2,8 +2,8 @@
 
 use super::Paged;
 use crate::events::{FLEET_LOG, audit};
-use crate::extract::{ApiJson, ApiQuery, Caller, PageParams};
-use crate::problem::{ApiError, Kind, Problem};
+use crate::http::extract::{ApiJson, ApiQuery, Caller, PageParams};
+use crate::http::problem::{ApiError, Kind, Problem};
 use crate::resolve::{CompositionDoc, Source};
 use crate::state::AppState;
 use axum::Json;
@@ -188,6 +188,7 @@ async fn check_cohort(st: &AppState, r: &mut Rollout, on: OnIncompatible) -> Res
             continue;
         }
         if let Err(e) = st.build_under(&row.id, &doc, Some(r)).await {
+            let e = ApiError::from(e);
             if e.kind == Kind::Internal || e.kind == Kind::Unavailable {
                 return Err(e);
             }

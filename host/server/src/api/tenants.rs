@@ -3,9 +3,9 @@
 use super::{Paged, rfc3339};
 use crate::auth::Role;
 use crate::events::audit;
-use crate::extract::{ApiJson, ApiQuery, Caller, PageParams};
+use crate::http::extract::{ApiJson, ApiQuery, Caller, PageParams};
+use crate::http::problem::{ApiError, Kind};
 use crate::keys;
-use crate::problem::{ApiError, Kind};
 use crate::resolve::CompositionDoc;
 use crate::state::AppState;
 use crate::tenant_settings::TenantSettings;
@@ -127,7 +127,7 @@ fn check_display_name(name: &str) -> Result<(), ApiError> {
 
 /// Creates a tenant with a fresh Ed25519 key pair and an empty composition.
 #[utoipa::path(post, path = "/v1/tenants", tag = "tenants", request_body = CreateTenant,
-    responses((status = 201, body = TenantView), (status = 409, body = crate::problem::Problem)),
+    responses((status = 201, body = TenantView), (status = 409, body = crate::http::problem::Problem)),
     security(("bearer" = [])))]
 pub async fn create(
     State(st): State<AppState>,
@@ -223,7 +223,7 @@ pub async fn list(
 /// Reads a tenant (its own token with any role, or a fleet admin).
 #[utoipa::path(get, path = "/v1/tenants/{tenant}", tag = "tenants", operation_id = "get_tenant",
     params(("tenant" = String, Path, description = "Tenant id")),
-    responses((status = 200, body = TenantView), (status = 404, body = crate::problem::Problem)),
+    responses((status = 200, body = TenantView), (status = 404, body = crate::http::problem::Problem)),
     security(("bearer" = [])))]
 pub async fn get(
     State(st): State<AppState>,
@@ -241,7 +241,7 @@ pub async fn get(
 /// Changes a tenant's name, settings, or disables/enables it (fleet admins).
 #[utoipa::path(patch, path = "/v1/tenants/{tenant}", tag = "tenants", request_body = UpdateTenant,
     params(("tenant" = String, Path, description = "Tenant id")),
-    responses((status = 200, body = TenantView), (status = 404, body = crate::problem::Problem)),
+    responses((status = 200, body = TenantView), (status = 404, body = crate::http::problem::Problem)),
     security(("bearer" = [])))]
 pub async fn update(
     State(st): State<AppState>,

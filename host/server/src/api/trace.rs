@@ -2,8 +2,8 @@
 //! verification of the stored chain, and pruning under retention.
 
 use crate::auth::Role;
-use crate::extract::Caller;
-use crate::problem::{ApiError, Problem};
+use crate::http::extract::Caller;
+use crate::http::problem::{ApiError, Problem};
 use crate::state::AppState;
 use crate::tenant_settings::TenantSettings;
 use crate::trace::{Report, SignedCheckpoint};
@@ -58,7 +58,7 @@ pub async fn make_checkpoint(
     Path(tenant): Path<String>,
 ) -> Result<Json<SignedCheckpoint>, ApiError> {
     caller.tenant(&tenant, &[Role::Auditor, Role::Operator])?;
-    checkpointer::checkpoint_now(&st, &tenant).await.map(Json)
+    Ok(Json(checkpointer::checkpoint_now(&st, &tenant).await?))
 }
 
 /// Verifies the tenant's stored chain end to end, against its head row,

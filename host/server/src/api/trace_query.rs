@@ -4,8 +4,8 @@
 
 use super::{Paged, rfc3339};
 use crate::auth::Role;
-use crate::extract::{ApiQuery, Caller};
-use crate::problem::{ApiError, Kind, Problem};
+use crate::http::extract::{ApiQuery, Caller};
+use crate::http::problem::{ApiError, Kind, Problem};
 use crate::state::AppState;
 use axum::Json;
 use axum::body::{Body, Bytes};

@@ -1,9 +1,9 @@
 //! Request extractors: strict JSON bodies, the authenticated caller, and
 //! pagination parameters, each failing with a problem-details error.
 
-use super::auth::{AuthError, Claims, Role};
 use super::problem::{ApiError, Kind};
-use super::state::AppState;
+use crate::auth::{AuthError, Claims, Role};
+use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};

@@ -6,8 +6,8 @@
 //! error is logged here, with the cause the handler attached to it
 //! ([`Cause`]): error conversions never log themselves.
 
-use super::api::tenants::valid_tenant_id;
 use super::problem::Cause;
+use crate::api::tenants::valid_tenant_id;
 
 use axum::extract::Request;
 use axum::http::HeaderValue;
@@ -18,6 +18,11 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 use tracing::Span;
 use tracing::field::Empty;
+
+/// The log target of the request span and of each request's outcome:
+/// operators filter on it (`--log info,warden_server::request_log=debug`),
+/// so it is a stable name, not whatever module path the code has.
+pub const TARGET: &str = "warden_server::request_log";
 
 /// The header that carries a request's id, both ways.
 pub const REQUEST_ID: &str = "x-request-id";
@@ -57,6 +62,7 @@ where
         let id = request_id(req.headers().get(REQUEST_ID));
         let path = req.uri().path();
         let span = tracing::info_span!(
+            target: TARGET,
             "request",
             request_id = id.to_str().unwrap_or("-"),
             method = %req.method(),
@@ -104,9 +110,9 @@ where
             let ms = this.started.elapsed().as_secs_f64() * 1e3;
             if res.status().is_server_error() {
                 let cause = res.extensions().get::<Cause>().map(|c| c.0.as_str());
-                tracing::error!(status, ms, cause, "request failed");
+                tracing::error!(target: TARGET, status, ms, cause, "request failed");
             } else {
-                tracing::debug!(status, ms, "request");
+                tracing::debug!(target: TARGET, status, ms, "request");
             }
             res.headers_mut().insert(REQUEST_ID, this.id.clone());
         }
