@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 use std::path::Path;
-use warden_tests::{BUILT_IN, pack_path};
+use warden_testkit::{BUILT_IN, pack_path};
 
 fn warden(args: &[&str]) -> (u8, String, String) {
     let mut out = Vec::new();

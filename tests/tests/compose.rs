@@ -2,14 +2,12 @@
 //! explanation, default effect, and evaluation from threads and tokio.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::{compose, pack, request};
 use serde_json::json;
 use std::sync::Arc;
 use warden_host::{
     Basis, ComposeError, Composition, CompositionSpec, DEFAULTS, Isolation, Verdict,
 };
+use warden_testkit::engine::{compose, pack, request};
 
 fn payment(minor_units: i64, currency: &str) -> warden_host::Request {
     request(

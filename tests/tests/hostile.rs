@@ -2,11 +2,9 @@
 //! and the failure, the host survives, and the next request is served.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::{compose, request, with_isolation};
 use serde_json::json;
 use warden_host::{Isolation, PACK_FAILURE_RULE, Verdict};
+use warden_testkit::engine::{compose, request, with_isolation};
 
 const BOTH: [Isolation; 2] = [Isolation::Fresh, Isolation::Reuse];
 

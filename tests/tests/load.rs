@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use warden_host::{Engine, EngineConfig, LoadError};
-use warden_tests::{BUILT_IN, pack_bytes, pack_path};
+use warden_testkit::{BUILT_IN, pack_bytes, pack_path};
 
 #[test]
 fn built_in_packs_load_with_their_metadata() {

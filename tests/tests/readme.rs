@@ -34,7 +34,7 @@ fn the_readme_walk_through_is_the_example_crate() {
 
 #[test]
 fn the_walk_through_pack_builds_inspects_and_evaluates() {
-    let pack = warden_tests::pack_path("no-friday-deploys");
+    let pack = warden_testkit::pack_path("no-friday-deploys");
     let pack = pack.to_str().unwrap();
     let run = |args: &[&str]| {
         let (mut out, mut err) = (Vec::new(), Vec::new());

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use warden_host::{
     ComposeError, Composition, CompositionSpec, Engine, EngineConfig, Isolation, Request, Verdict,
 };
-use warden_tests::pack_path;
+use warden_testkit::pack_path;
 
 fn engine(max_instances: u32, max_idle: Option<usize>) -> Engine {
     Engine::with_config(EngineConfig {
@@ -34,7 +34,7 @@ fn idle_instances_are_bounded_across_tenants() {
     // 60 instance slots, at most 20 of them idle; 150 tenants x 3 packs in
     // reuse mode would want 450 idle instances.
     let engine = engine(60, Some(20));
-    let packs: Vec<_> = warden_tests::built_in(&engine).unwrap();
+    let packs: Vec<_> = warden_testkit::packs::built_in(&engine).unwrap();
     let spec = CompositionSpec {
         isolation: Isolation::Reuse,
         default_effect: Verdict::Allow,

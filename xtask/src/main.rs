@@ -188,7 +188,7 @@ fn test(root: &Path) -> Result<()> {
     let lint = clippy_driver()?;
     lints_deny(root, &lint)?;
     // Unit and integration tests of every crate, including the packs' native
-    // tests; the warden-tests build script builds every pack for wasm.
+    // tests; the warden-testkit build script builds every pack for wasm.
     run(lint_with(cargo().current_dir(root), &lint).args([
         "test",
         "--workspace",

@@ -6,6 +6,7 @@
 mod support;
 
 use support::*;
+use warden_testkit::TestKeys;
 
 use serde_json::{Value, json};
 use std::io::{Read, Write};
@@ -50,14 +51,14 @@ fn post_with_id(
 
 #[test]
 fn json_lines_carry_the_request_id_tenant_and_decision() {
-    let k = keys();
+    let k = TestKeys::new();
     let data = tempfile::tempdir().unwrap();
     let packs = packs_dir();
     let server = Proc::start(&[
         "--data-dir",
         data.path().to_str().unwrap(),
         "--jwt-public-key",
-        k.public.to_str().unwrap(),
+        k.issuer_pub.to_str().unwrap(),
         "--builtin-packs",
         packs.path().to_str().unwrap(),
         "--log-format",
@@ -65,14 +66,14 @@ fn json_lines_carry_the_request_id_tenant_and_decision() {
         "--log",
         "info,warden_server::request_log=debug",
     ]);
-    let admin = token(&k, "*", &[Role::FleetAdmin]);
+    let admin = k.token("*", &[Role::FleetAdmin]);
     let (s, body) = server.call("POST", "/v1/tenants", &admin, Some(&json!({"id": "acme"})));
     assert_eq!(s, 201, "{body}");
     let comp = json!({"version": 0, "composition": {"packs": [{"name": "treasury"}]}});
     let (s, body) = server.call("PUT", "/v1/tenants/acme/composition", &admin, Some(&comp));
     assert_eq!(s, 200, "{body}");
 
-    let runtime = token(&k, "acme", &[Role::Runtime]);
+    let runtime = k.token("acme", &[Role::Runtime]);
     let (s, echoed, decision) = post_with_id(
         &server.addr,
         "/v1/tenants/acme/evaluate",

@@ -5,6 +5,7 @@
 mod support;
 
 use support::*;
+use warden_testkit::{PgDb, TestKeys};
 
 use serde_json::{Value, json};
 use std::path::Path;
@@ -15,18 +16,18 @@ use warden_server::auth::Role;
 /// A server on its embedded default that trusts `k`'s tokens, with tenant
 /// `acme` created and composed as `composition`; the directories it runs on
 /// (data, built-in packs) must outlive it.
-fn server_with_acme(k: &Keys, composition: Value) -> (Proc, [tempfile::TempDir; 2]) {
+fn server_with_acme(k: &TestKeys, composition: Value) -> (Proc, [tempfile::TempDir; 2]) {
     let data = tempfile::tempdir().unwrap();
     let packs = packs_dir();
     let server = Proc::start(&[
         "--data-dir",
         data.path().to_str().unwrap(),
         "--jwt-public-key",
-        k.public.to_str().unwrap(),
+        k.issuer_pub.to_str().unwrap(),
         "--builtin-packs",
         packs.path().to_str().unwrap(),
     ]);
-    let admin = token(k, "*", &[Role::FleetAdmin]);
+    let admin = k.token("*", &[Role::FleetAdmin]);
     let (s, body) = server.call("POST", "/v1/tenants", &admin, Some(&json!({"id": "acme"})));
     assert_eq!(s, 201, "{body}");
     let comp = json!({"version": 0, "composition": composition});
@@ -73,19 +74,19 @@ fn first_start_needs_no_flags_and_issues_working_tokens() {
 
 #[test]
 fn two_servers_on_one_postgres_serve_the_same_tenants() {
-    let db = PgDb::create();
-    let k = keys();
+    let db = PgDb::create_blocking();
+    let k = TestKeys::new();
     let packs = packs_dir();
     let (da, db_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let master = "42".repeat(32);
     let common = |data: &Path| -> Vec<String> {
         vec![
             "--database-url".into(),
-            db.url(),
+            db.url.clone(),
             "--data-dir".into(),
             data.to_str().unwrap().into(),
             "--jwt-public-key".into(),
-            k.public.to_str().unwrap().into(),
+            k.issuer_pub.to_str().unwrap().into(),
             "--master-key".into(),
             master.clone(),
             "--builtin-packs".into(),
@@ -102,8 +103,8 @@ fn two_servers_on_one_postgres_serve_the_same_tenants() {
         let b = s.spawn(|| Proc::start(&args_b.iter().map(String::as_str).collect::<Vec<_>>()));
         (a.join().unwrap(), b.join().unwrap())
     });
-    let admin = token(&k, "*", &[Role::FleetAdmin]);
-    let runtime = token(&k, "acme", &[Role::Runtime]);
+    let admin = k.token("*", &[Role::FleetAdmin]);
+    let runtime = k.token("acme", &[Role::Runtime]);
     // Created through A, served by B.
     let (s, body) = a.call("POST", "/v1/tenants", &admin, Some(&json!({"id": "acme"})));
     assert_eq!(s, 201, "{body}");
@@ -177,13 +178,13 @@ fn two_servers_on_one_postgres_serve_the_same_tenants() {
 
 #[test]
 fn shutdown_lets_in_flight_requests_finish() {
-    let k = keys();
+    let k = TestKeys::new();
     let (server, [data, _packs]) = server_with_acme(
         &k,
         json!({"packs": [{"name": "treasury"}, {"name": "pii-strict"}, {"name": "external-tools-untrusted"}]}),
     );
-    let admin = token(&k, "*", &[Role::FleetAdmin]);
-    let runtime = token(&k, "acme", &[Role::Runtime]);
+    let admin = k.token("*", &[Role::FleetAdmin]);
+    let runtime = k.token("acme", &[Role::Runtime]);
     let batch = json!({"requests": (0..1000).map(|i| payment(&format!("b{i}"), 100 + i)).collect::<Vec<_>>()});
     let addr = server.addr.clone();
     let inflight = std::thread::spawn(move || {
@@ -340,13 +341,13 @@ fn serves_https_with_the_given_certificate() {
 /// answering.)
 #[test]
 fn logging_an_error_does_not_stop_the_server() {
-    let k = keys();
+    let k = TestKeys::new();
     let (server, _dirs) = server_with_acme(
         &k,
         json!({"packs": [{"name": "treasury"}], "default_effect": "allow"}),
     );
-    let admin = token(&k, "*", &[Role::FleetAdmin]);
-    let op = token(&k, "acme", &[Role::Operator, Role::Runtime]);
+    let admin = k.token("*", &[Role::FleetAdmin]);
+    let op = k.token("acme", &[Role::Operator, Role::Runtime]);
     // A webhook anchor nobody listens on: every checkpoint logs a failure.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/anchor", closed.local_addr().unwrap());

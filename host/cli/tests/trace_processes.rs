@@ -14,6 +14,7 @@ use std::time::Duration;
 use support::*;
 use warden_server::auth::Role;
 use warden_store::Store;
+use warden_testkit::{PgDb, TestKeys};
 
 /// `(seq, decision_id)` of every stored decision event of `tenant`.
 fn stored_decisions(url: &str, tenant: &str) -> HashMap<u64, String> {
@@ -70,19 +71,19 @@ fn request(tenant: &str, id: &str, minor: i64) -> Value {
 
 #[test]
 fn two_servers_and_many_writers_keep_one_chain_per_tenant() {
-    let db = PgDb::create();
-    let k = keys();
+    let db = PgDb::create_blocking();
+    let k = TestKeys::new();
     let packs = packs_dir();
     let (da, dbd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let master = "17".repeat(32);
     let args = |data: &std::path::Path| -> Vec<String> {
         vec![
             "--database-url".into(),
-            db.url(),
+            db.url.clone(),
             "--data-dir".into(),
             data.to_str().unwrap().into(),
             "--jwt-public-key".into(),
-            k.public.to_str().unwrap().into(),
+            k.issuer_pub.to_str().unwrap().into(),
             "--master-key".into(),
             master.clone(),
             "--builtin-packs".into(),
@@ -92,7 +93,7 @@ fn two_servers_and_many_writers_keep_one_chain_per_tenant() {
     let (aa, ab) = (args(da.path()), args(dbd.path()));
     let a = Proc::start(&aa.iter().map(String::as_str).collect::<Vec<_>>());
     let b = Proc::start(&ab.iter().map(String::as_str).collect::<Vec<_>>());
-    let admin = token(&k, "*", &[Role::FleetAdmin]);
+    let admin = k.token("*", &[Role::FleetAdmin]);
     let tenants = ["acme", "beta", "gamma", "delta"];
     for t in tenants {
         setup_tenant(&a, &admin, t);
@@ -108,7 +109,7 @@ fn two_servers_and_many_writers_keep_one_chain_per_tenant() {
                 } else {
                     tenants[1 + (w - 8) % 3]
                 };
-                let rt = token(k, tenant, &[Role::Runtime]);
+                let rt = k.token(tenant, &[Role::Runtime]);
                 let mut acked = Vec::new();
                 for i in 0..40 {
                     let server = if (w + i) % 2 == 0 { a } else { b };
@@ -134,7 +135,7 @@ fn two_servers_and_many_writers_keep_one_chain_per_tenant() {
             .flat_map(|h| h.join().unwrap())
             .collect()
     });
-    let url = db.url();
+    let url = db.url.clone();
     for t in tenants {
         let stored = stored_decisions(&url, t);
         let mine: Vec<_> = acked.iter().filter(|(x, _, _)| x == t).collect();
@@ -157,14 +158,17 @@ fn two_servers_and_many_writers_keep_one_chain_per_tenant() {
 /// Appends as fast as 8 writers can, SIGKILLs the server, restarts it, and
 /// checks every acknowledged decision is in a chain that verifies.
 fn killed_mid_append_loses_nothing(args: &[String], url: &str, verify_args: &[&str]) {
-    let k = keys();
+    let k = TestKeys::new();
     let mut full = args.to_vec();
-    full.extend(["--jwt-public-key".into(), k.public.to_str().unwrap().into()]);
+    full.extend([
+        "--jwt-public-key".into(),
+        k.issuer_pub.to_str().unwrap().into(),
+    ]);
     let argv: Vec<&str> = full.iter().map(String::as_str).collect();
     let mut server = Proc::start(&argv);
-    let admin = token(&k, "*", &[Role::FleetAdmin]);
+    let admin = k.token("*", &[Role::FleetAdmin]);
     setup_tenant(&server, &admin, "acme");
-    let rt = token(&k, "acme", &[Role::Runtime]);
+    let rt = k.token("acme", &[Role::Runtime]);
     let stop = Arc::new(AtomicBool::new(false));
     let addr = server.addr.clone();
     let writers: Vec<_> = (0..8)
@@ -249,10 +253,10 @@ fn sigkill_during_heavy_appending_on_sqlite_loses_no_acknowledged_decision() {
 
 #[test]
 fn sigkill_during_heavy_appending_on_postgres_loses_no_acknowledged_decision() {
-    let db = PgDb::create();
+    let db = PgDb::create_blocking();
     let data = tempfile::tempdir().unwrap();
     let packs = packs_dir();
-    let url = db.url();
+    let url = db.url.clone();
     let args = vec![
         "--database-url".to_owned(),
         url.clone(),

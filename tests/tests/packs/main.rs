@@ -6,17 +6,15 @@
 //! composition of all three packs answers a handful of agent requests.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../common/mod.rs"]
-mod common;
 mod composed;
 mod external;
 mod pii;
 mod treasury;
 
-use common::{compose, pack, request};
 use serde_json::{Map, Value, json};
 use warden_host::{Basis, Composition, Decision, FindingRecord, Isolation, Request, Verdict};
-use warden_tests::BUILT_IN;
+use warden_testkit::BUILT_IN;
+use warden_testkit::engine::{compose, pack, request};
 
 // ---------------------------------------------------------------- helpers
 

@@ -1,12 +1,12 @@
 //! Configuration changes and the admin events that record them commit
 //! together (ADR 0013): a change whose event cannot be appended is not made.
 
-use crate::both;
 use crate::harness::*;
 use axum::http::StatusCode;
 use serde_json::json;
 use warden_server::auth::Role;
-use warden_tests::pack_bytes;
+use warden_testkit::both;
+use warden_testkit::pack_bytes;
 
 /// The kinds of `log`'s events, in order.
 async fn kinds(app: &App, log: &str) -> Vec<String> {

@@ -5,7 +5,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::auth_table::*;
-use crate::both;
 use crate::harness::*;
 use axum::http::{Method, StatusCode, header};
 use base64::Engine as _;
@@ -14,7 +13,8 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 use warden_server::auth::{Role, TokenSigner};
 use warden_server::keys;
-use warden_tests::pack_bytes;
+use warden_testkit::both;
+use warden_testkit::pack_bytes;
 
 fn now_s() -> u64 {
     std::time::SystemTime::now()

@@ -6,7 +6,7 @@ use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use warden_server::auth::Role;
-use warden_tests::pack_bytes;
+use warden_testkit::pack_bytes;
 
 pub(crate) const ALL_ROLES: [Role; 5] = [
     Role::FleetAdmin,

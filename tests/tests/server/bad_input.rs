@@ -3,12 +3,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::both;
 use crate::harness::*;
 use axum::http::{Method, StatusCode, header};
 use serde_json::{Value, json};
 use warden_server::auth::Role;
-use warden_tests::pack_bytes;
+use warden_testkit::both;
+use warden_testkit::pack_bytes;
 
 pub(crate) const MIB: usize = 1024 * 1024;
 

@@ -2,11 +2,11 @@
 //! parameters, unknown routes and methods. Each gets a clear 4xx and stores nothing.
 
 use crate::bad_input::*;
-use crate::both;
 use crate::harness::*;
 use axum::http::{Method, StatusCode, header};
 use serde_json::{Value, json};
 use warden_server::auth::Role;
+use warden_testkit::both;
 
 both!(tenant_ids_are_validated_and_unique, |app: App| async move {
     let admin = app.admin();

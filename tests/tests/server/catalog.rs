@@ -1,12 +1,12 @@
 //! The pack catalog: upload, immutability, scopes, signatures, download, diff.
 
-use crate::both;
 use crate::harness::*;
 use axum::http::StatusCode;
 use serde_json::json;
 use warden_server::auth::Role;
 use warden_server::keys;
-use warden_tests::pack_bytes;
+use warden_testkit::both;
+use warden_testkit::pack_bytes;
 
 both!(built_ins_are_registered_at_start, |app: App| async move {
     let r = app
@@ -169,8 +169,18 @@ both!(signatures_are_verified, |app: App| async move {
     // Where signatures are optional, a version 1 signature (over
     // name@version and digest) still verifies, once compiled.
     let v2 = pack_bytes("rollout-v2");
-    let legacy = keys::sign_pack_v1(&keys().publisher, "rollout-demo", "2.0.0", &digest(&v2));
-    let wrong = keys::sign_pack_v1(&keys().publisher, "rollout-demo", "9.0.0", &digest(&v2));
+    let legacy = keys::sign_pack_v1(
+        &shared().keys.publisher,
+        "rollout-demo",
+        "2.0.0",
+        &digest(&v2),
+    );
+    let wrong = keys::sign_pack_v1(
+        &shared().keys.publisher,
+        "rollout-demo",
+        "9.0.0",
+        &digest(&v2),
+    );
     let r = app
         .upload("/v1/packs", &admin, v2.clone(), Some(&wrong))
         .await;
@@ -238,7 +248,12 @@ async fn refused_uploads_cost_no_compilation_and_are_never_cached() {
     let misses = compiled();
     let v1 = pack_bytes("rollout-v1");
     let stranger = keys::generate_signing_key().unwrap();
-    let legacy = keys::sign_pack_v1(&keys().publisher, "rollout-demo", "1.0.0", &digest(&v1));
+    let legacy = keys::sign_pack_v1(
+        &shared().keys.publisher,
+        "rollout-demo",
+        "1.0.0",
+        &digest(&v1),
+    );
     let untrusted = keys::sign_pack(&stranger, &digest(&v1));
     for (path, sig) in [
         ("/v1/packs", None),

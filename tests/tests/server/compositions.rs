@@ -1,11 +1,11 @@
 //! Compositions: whole-document edits with optimistic concurrency,
 //! validation at save time, the fleet layer.
 
-use crate::both;
 use crate::harness::*;
 use axum::http::StatusCode;
 use serde_json::json;
 use warden_server::auth::Role;
+use warden_testkit::both;
 
 both!(composition_versions_and_conflicts, |app: App| async move {
     let admin = app.admin();

@@ -5,11 +5,11 @@
 //! runs (so before any store or database sees it), on both backends. A new
 //! endpoint is covered as soon as it is routed.
 
-use crate::both;
 use crate::harness::*;
 use axum::http::{Method, StatusCode, header};
 use serde_json::{Value, json};
 use warden_server::http::edge::{MAX_QUERY_VALUE_CHARS, MAX_SEGMENT_CHARS};
+use warden_testkit::both;
 
 /// A plausible value for a path parameter (the hostile one replaces one).
 fn plausible(name: &str) -> &'static str {

@@ -1,10 +1,10 @@
 //! Decisions over HTTP.
 
-use crate::both;
 use crate::harness::*;
 use axum::http::StatusCode;
 use serde_json::json;
 use warden_server::auth::Role;
+use warden_testkit::both;
 
 both!(
     decisions_carry_id_explanation_and_serving_versions,

@@ -3,7 +3,6 @@
 //! refused by the next checkpoint, scheduled or on demand, raises an alarm,
 //! and is reported by API and CLI verification; so is a truncation.
 
-use crate::both;
 use crate::harness::*;
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -12,6 +11,7 @@ use warden_server::checkpointer;
 use warden_server::events::FLEET_LOG;
 use warden_server::integrity::ALARM_KIND;
 use warden_server::trace::{Chain, EventClass, parse_hash};
+use warden_testkit::both;
 
 async fn decide(app: &App, n: usize, prefix: &str) {
     let rt = app.token("acme", &[Role::Runtime]);

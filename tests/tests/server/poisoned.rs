@@ -3,7 +3,6 @@
 //! the edge naming the field, while the valid decisions sent beside them,
 //! singly or in the same batch, are all made and recorded.
 
-use crate::both;
 use crate::harness::*;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
@@ -11,6 +10,7 @@ use warden_server::appender::Appender;
 use warden_server::auth::Role;
 use warden_server::trace::EventClass;
 use warden_store::{EventIndex, NewEvent};
+use warden_testkit::both;
 
 /// Poisoned variants of a valid payment, each with the field it names.
 fn poisoned() -> Vec<(&'static str, Value)> {

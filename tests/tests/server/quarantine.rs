@@ -4,13 +4,13 @@
 //! throughout. Evaluation runs on the fair pool, and a tenant that queues
 //! more than its share is told to retry.
 
-use crate::both;
 use crate::harness::*;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use warden_server::auth::Role;
-use warden_tests::pack_bytes;
+use warden_testkit::both;
+use warden_testkit::pack_bytes;
 
 /// Tenant `noisy`, composed of the hostile pack alone, quarantined after
 /// 3 failures with a short back-off.

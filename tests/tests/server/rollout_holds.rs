@@ -5,12 +5,12 @@
 //! refused when the operator asks. A composition that cannot be built at
 //! decision time keeps the tenant on its last good one.
 
-use crate::both;
 use crate::harness::*;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 use warden_server::auth::Role;
-use warden_tests::pack_bytes;
+use warden_testkit::both;
+use warden_testkit::pack_bytes;
 
 const TENANTS: [&str; 6] = ["t0", "t1", "t2", "t3", "t4", "t5"];
 /// Their layer sets a parameter of `payment-cap`, which 3.0.0 drops.

@@ -1,12 +1,12 @@
 //! Staged rollouts: canary -> percentage -> full, pause, rollback, complete,
 //! and shadow mode recording disagreements.
 
-use crate::both;
 use crate::harness::*;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 use warden_server::auth::Role;
-use warden_tests::pack_bytes;
+use warden_testkit::both;
+use warden_testkit::pack_bytes;
 
 const TENANTS: [&str; 8] = ["t0", "t1", "t2", "t3", "t4", "t5", "t6", "t7"];
 

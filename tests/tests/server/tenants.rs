@@ -1,12 +1,12 @@
 //! Tenants: lifecycle, keys encrypted at rest, isolation.
 
-use crate::both;
 use crate::harness::*;
 use axum::http::StatusCode;
 use base64::Engine as _;
 use serde_json::json;
 use sqlx::Row;
 use warden_server::auth::Role;
+use warden_testkit::both;
 
 both!(tenant_lifecycle, |app: App| async move {
     let admin = app.admin();

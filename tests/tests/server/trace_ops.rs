@@ -2,7 +2,6 @@
 //! and on a schedule, anchoring to a file and a webhook, masking before
 //! storage, and retention that prunes without breaking verification.
 
-use crate::both;
 use crate::harness::*;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
@@ -11,6 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use warden_server::auth::Role;
 use warden_server::trace::{Fault, SignedCheckpoint, verify_ndjson, verify_ndjson_held};
 use warden_server::{checkpointer, keys};
+use warden_testkit::both;
 
 fn read_only(t: &str, id: &str) -> Value {
     json!({
@@ -164,7 +164,7 @@ both!(
             .unwrap();
         assert_eq!(latest.checkpoint.seq, s0 + 6);
         // Both checkpoints went to the anchor file, one JSON line each.
-        let file = app._data.path().join("anchors/acme/checkpoints.ndjson");
+        let file = app.data.path().join("anchors/acme/checkpoints.ndjson");
         let text = std::fs::read_to_string(&file).unwrap();
         let anchored: Vec<SignedCheckpoint> = text
             .lines()
@@ -614,7 +614,7 @@ both!(
             .unwrap();
         assert_eq!(serde_json::to_value(&stored).unwrap(), r.json);
         // The other sink still got it.
-        let text = std::fs::read_to_string(app._data.path().join("anchors/acme.ndjson")).unwrap();
+        let text = std::fs::read_to_string(app.data.path().join("anchors/acme.ndjson")).unwrap();
         let anchored: SignedCheckpoint = serde_json::from_str(text.trim()).unwrap();
         assert_eq!(anchored, stored);
     }

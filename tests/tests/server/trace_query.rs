@@ -1,13 +1,13 @@
 //! Reading the trace log over HTTP: filters, pagination, one run's events,
 //! the streamed export (which verifies offline), and tenant isolation.
 
-use crate::both;
 use crate::harness::*;
 use axum::http::{StatusCode, header};
 use serde_json::{Value, json};
 use warden_server::auth::Role;
 use warden_server::trace::EventClass;
 use warden_store::{NewEvent, StoredRow, class_key};
+use warden_testkit::both;
 
 /// A request by `agent` calling `tool` of `class`.
 fn call(t: &str, id: &str, agent: &str, tool: &str, class: &str) -> Value {

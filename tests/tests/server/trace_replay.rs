@@ -4,12 +4,12 @@
 //! new pack version or a draft composition makes, and the CLI does the same
 //! from the database.
 
-use crate::both;
 use crate::harness::*;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 use warden_server::auth::Role;
-use warden_tests::pack_bytes;
+use warden_testkit::both;
+use warden_testkit::pack_bytes;
 
 /// Decides `minor` EUR cents for `tenant`; the response.
 async fn decide(app: &App, tenant: &str, id: &str, minor: i64) -> Value {

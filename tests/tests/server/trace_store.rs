@@ -1,7 +1,6 @@
 //! The trace log in the store: appends under concurrency stay contiguous and
 //! chained; tampering with stored rows is found at the right sequence number.
 
-use crate::both;
 use crate::harness::*;
 use axum::http::StatusCode;
 use serde_json::json;
@@ -9,6 +8,7 @@ use warden_server::appender::Appender;
 use warden_server::auth::Role;
 use warden_server::trace::{EventClass, Fault};
 use warden_store::NewEvent;
+use warden_testkit::both;
 
 fn ev(i: u64) -> NewEvent {
     NewEvent::new(
@@ -180,7 +180,7 @@ async fn decisions_are_recorded_after_the_database_drops_idle_connections() {
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
-    let db = app._pg.as_ref().unwrap().name.clone();
+    let db = app.pg.as_ref().unwrap().name.clone();
     let mut admin = {
         use sqlx::Connection;
         sqlx::PgConnection::connect(&pg_admin_url()).await.unwrap()

@@ -1,55 +1,19 @@
-//! Helpers for tests that run `warden` as real processes: the binary, the
-//! built-in packs, a started server, a minimal HTTP client, token keys and a
-//! fresh PostgreSQL database.
+//! Helpers for tests that run `warden` as real processes: the binary, a
+//! started server and a minimal HTTP client. Packs, keys and PostgreSQL
+//! databases come from `warden-testkit`.
 #![allow(dead_code)]
 
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use warden_server::auth::{Role, TokenSigner};
-use warden_server::keys;
 
 pub const WARDEN: &str = env!("CARGO_BIN_EXE_warden");
 
-/// A temporary directory with only the three built-in packs, copied from
-/// where the `warden-tests` build script or `cargo xtask packs` put them.
+/// A temporary directory with only the three built-in packs.
 pub fn packs_dir() -> tempfile::TempDir {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let candidates = [
-        std::env::var_os("WARDEN_PACKS_DIR").map(PathBuf::from),
-        Some(root.join("target/packs")),
-        Some(root.join("target/wasm-build/out")),
-    ];
-    for c in candidates.into_iter().flatten() {
-        if c.join("treasury.wasm").exists() {
-            let dir = tempfile::tempdir().unwrap();
-            for n in warden_host::BUILT_IN_PACKS {
-                std::fs::copy(
-                    c.join(format!("{n}.wasm")),
-                    dir.path().join(format!("{n}.wasm")),
-                )
-                .unwrap();
-            }
-            return dir;
-        }
-    }
-    panic!("built-in packs not found: run `cargo xtask packs` (or `cargo xtask test`)");
-}
-
-/// Bytes of a pack built by the `warden-tests` build script (fixtures
-/// included: `hostile`), or `None` when it was not built.
-pub fn built_pack(name: &str) -> Option<Vec<u8>> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let dirs = [
-        std::env::var_os("WARDEN_PACKS_DIR").map(PathBuf::from),
-        Some(root.join("target/wasm-build/out")),
-    ];
-    dirs.into_iter()
-        .flatten()
-        .find_map(|d| std::fs::read(d.join(format!("{name}.wasm"))).ok())
+    warden_testkit::packs::built_in_dir()
 }
 
 /// Uploads raw bytes (`application/wasm`); the status and JSON body.
@@ -217,83 +181,8 @@ pub fn try_http(
     Some((status, serde_json::from_str(body).unwrap_or(Value::Null)))
 }
 
-pub struct Keys {
-    _dir: tempfile::TempDir,
-    pub public: PathBuf,
-    pub signer: TokenSigner,
-}
-
-pub fn keys() -> Keys {
-    let dir = tempfile::tempdir().unwrap();
-    let k = keys::generate_signing_key().unwrap();
-    let public = dir.path().join("issuer.pub");
-    std::fs::write(
-        &public,
-        keys::verifying_key_pem(&k.verifying_key()).unwrap(),
-    )
-    .unwrap();
-    Keys {
-        signer: TokenSigner::from_pem(&keys::signing_key_pem(&k).unwrap()).unwrap(),
-        public,
-        _dir: dir,
-    }
-}
-
-pub fn token(k: &Keys, tenant: &str, roles: &[Role]) -> String {
-    k.signer
-        .issue("test", tenant, roles, Duration::from_secs(600))
-        .unwrap()
-}
-
 pub fn payment(id: &str, minor: i64) -> Value {
     json!({"id": id, "tenant": "acme", "principal": {"agent": "bot"},
            "action": {"tool": "payments.pay_invoice", "safety_class": "financial",
                       "amount": {"minor_units": minor, "currency": "EUR"}}})
-}
-
-/// A fresh PostgreSQL database, dropped at the end.
-pub struct PgDb(pub String);
-
-impl PgDb {
-    pub fn admin() -> String {
-        std::env::var("WARDEN_TEST_PG")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-    }
-
-    pub fn exec(sql: &str) {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            use sqlx::Connection;
-            let mut c = sqlx::PgConnection::connect(&PgDb::admin()).await.unwrap();
-            sqlx::query(sql).execute(&mut c).await.unwrap();
-            c.close().await.unwrap();
-        });
-    }
-
-    pub fn create() -> PgDb {
-        let name = format!("warden_proc_{}_{}", std::process::id(), rand_suffix());
-        PgDb::exec(&format!("CREATE DATABASE {name}"));
-        PgDb(name)
-    }
-
-    pub fn url(&self) -> String {
-        let admin = PgDb::admin();
-        format!("{}/{}", admin.rsplit_once('/').unwrap().0, self.0)
-    }
-}
-
-impl Drop for PgDb {
-    fn drop(&mut self) {
-        PgDb::exec(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0));
-    }
-}
-
-pub fn rand_suffix() -> u32 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos()
 }

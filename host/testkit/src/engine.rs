@@ -1,13 +1,14 @@
-//! Shared helpers for the integration tests.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+//! Library-level helpers: one engine per test binary, packs compiled once,
+//! compositions and requests built from JSON.
 
+use crate::packs::pack_path;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use warden_host::{Composition, CompositionSpec, Engine, EngineConfig, Isolation, Pack, Request};
-use warden_tests::pack_path;
 
-/// One engine for the whole test binary, with a short deadline so loops end fast.
+/// One engine for the whole test binary, with a short deadline (100 ms) so
+/// hostile loops end fast.
 pub fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
     ENGINE.get_or_init(|| {
@@ -29,11 +30,13 @@ pub fn pack(name: &str) -> Arc<Pack> {
         .clone()
 }
 
+/// `packs` composed for `tenant` under `spec` (a [`CompositionSpec`] as JSON).
 pub fn compose(tenant: &str, packs: &[&str], spec: Value) -> Composition {
     let spec: CompositionSpec = serde_json::from_value(spec).unwrap();
     Composition::build(tenant, packs.iter().map(|n| pack(n)).collect(), &spec).unwrap()
 }
 
+/// A spec that only sets the isolation mode.
 pub fn with_isolation(isolation: Isolation) -> Value {
     json!({"isolation": isolation})
 }

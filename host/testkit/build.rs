@@ -1,7 +1,7 @@
 //! Builds the built-in packs and the hostile fixture packs for
 //! `wasm32-wasip2` from source, so tests never use checked-in binaries.
-//! Output: `target/wasm-build/out/<name>.wasm`; paths are exported to the
-//! crate through `WARDEN_PACKS_DIR`.
+//! Output: `target/wasm-build/out/<name>.wasm`; the directory is exported to
+//! the crate through `WARDEN_PACKS_DIR` (`warden_testkit::packs::PACKS_DIR`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,7 +21,12 @@ const PACKS: &[(&str, &str)] = &[
 
 fn main() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default());
-    let root = manifest.parent().map(Path::to_path_buf).unwrap_or_default();
+    // host/testkit -> the workspace root.
+    let root = manifest
+        .ancestors()
+        .nth(2)
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
     for dir in [
         "guest-sdk",
         "wit",
