@@ -5,12 +5,12 @@
 # (SQLite), in one sitting; the breaker's thresholds are noisy's defaults
 # unless QUARANTINE (a JSON object) says otherwise.
 #
-#   cargo xtask packs && cargo build -p warden-tests --tests \
+#   cargo xtask packs && cargo build -p warden-testkit \
 #     && cargo build --release -p warden-cli --bin warden
 #   bench/noisy.sh [DURATION_S] [QUIET_CONNS] [NOISY_CONNS]
 #
 # Needs wrk (Debian: apt-get install wrk) and target/wasm-build/out/hostile.wasm
-# (built by the warden-tests build script).
+# (built by the warden-testkit build script).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-20}

@@ -1,5 +1,5 @@
-//! warden's end-to-end tests: the engine with the built-in and hostile packs,
-//! the control plane through its router on SQLite and PostgreSQL, the CLI,
-//! the README's examples, and the layout rules. They are the integration
-//! tests of this package (`tests/tests/`); their harness is `warden-testkit`.
-//! The package has no library code.
+//! warden's workspace-level tests: the built-in packs run through the engine
+//! (`tests/packs/`), the README's examples (`tests/readme.rs`) and the layout
+//! rules (`tests/layout.rs`); and the schemathesis API test (`api/`). Each
+//! crate's own tests live with it (`host/*/tests/`); the harness they share
+//! is `warden-testkit`. The package has no library code.

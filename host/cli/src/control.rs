@@ -12,7 +12,7 @@ use std::time::Duration;
 use warden_host::Engine;
 use warden_server::auth::{Role, TokenSigner};
 use warden_server::keys;
-use warden_server::trace_settings::Anchor;
+use warden_server::trace_log::settings::Anchor;
 use warden_server::{ServeConfig, Server, local_issuer_path, shutdown_signal};
 
 /// `warden serve` options; each can also come from the environment.
@@ -132,7 +132,7 @@ pub(crate) fn serve(args: ServeArgs, out: &mut dyn Write) -> Result<u8> {
         tls: args.tls_cert.zip(args.tls_key),
         anchor_dir: args.anchor_dir,
         prune_interval: Duration::from_secs(args.prune_interval_s.max(1)),
-        fleet_trace: warden_server::trace_settings::TraceSettings {
+        fleet_trace: warden_server::trace_log::settings::TraceSettings {
             anchors: args
                 .fleet_anchors
                 .into_iter()

@@ -10,9 +10,9 @@ use std::fmt::Write as _;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use warden_host::Engine;
-use warden_server::replay::{self, CatalogPacks, Target};
-use warden_server::resolve::Source;
-use warden_server::what_if::{self, DEFAULT_LIMIT, MAX_LIMIT, WhatIfReport, Window};
+use warden_server::compositions::resolve::Source;
+use warden_server::trace_log::replay::{self, CatalogPacks, Target};
+use warden_server::trace_log::what_if::{self, DEFAULT_LIMIT, MAX_LIMIT, WhatIfReport, Window};
 use warden_store::Store;
 
 /// Where the control plane's database is.

@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use warden_server::admission::Admission;
+use warden_server::decisions::admission::Admission;
 
 fn enter_and_leave(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()

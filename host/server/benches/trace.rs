@@ -8,8 +8,8 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::json;
-use warden_server::appender::Appender;
 use warden_server::trace::{Chain, EventClass, verify_ndjson};
+use warden_server::trace_log::appender::Appender;
 use warden_store::{NewEvent, Store};
 
 fn export(n: u64) -> String {

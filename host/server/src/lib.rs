@@ -7,30 +7,16 @@
 //! starts it with [`Server`].
 #![deny(missing_docs)]
 
-pub mod admission;
-pub mod anchors;
 pub mod api;
-pub mod appender;
 pub mod auth;
-pub mod checkpointer;
-pub mod cpu_time;
-pub mod events;
-pub mod fleet_log;
+pub mod compositions;
+pub mod decisions;
 pub mod http;
-pub mod integrity;
 pub mod keys;
-pub mod masking;
-pub mod pace;
-pub mod pruner;
-pub mod quarantine;
-pub mod replay;
-pub mod resolve;
 mod serve;
-pub mod settings_error;
 pub mod state;
-pub mod tenant_settings;
-pub mod trace_settings;
-pub mod what_if;
+pub mod tenants;
+pub mod trace_log;
 
 /// The trace log's core, from `warden-trace`: events, canonical bytes, the
 /// hash chain, checkpoints and the verifier.

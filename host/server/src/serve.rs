@@ -6,9 +6,9 @@ use super::api::router;
 use super::api::tenants::{created_event, new_tenant_row};
 use super::auth::{Authenticator, Role, TokenSigner};
 use super::keys::{self, MasterKey, Publisher};
-use super::resolve::{CompositionDoc, PackRef, Source};
 use super::state::{AppState, StateConfig};
-use super::tenant_settings::TenantSettings;
+use crate::compositions::resolve::{CompositionDoc, PackRef, Source};
+use crate::tenants::settings::TenantSettings;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -56,7 +56,7 @@ pub struct ServeConfig {
     /// How often retention prunes expired trace events.
     pub prune_interval: Duration,
     /// The fleet log's checkpoint schedule and anchors (`masking` unused).
-    pub fleet_trace: super::trace_settings::TraceSettings,
+    pub fleet_trace: crate::trace_log::settings::TraceSettings,
 }
 
 impl Default for ServeConfig {
@@ -79,8 +79,8 @@ impl Default for ServeConfig {
             max_instances: 4000,
             tls: None,
             anchor_dir: None,
-            prune_interval: super::pruner::INTERVAL,
-            fleet_trace: super::trace_settings::TraceSettings::default(),
+            prune_interval: crate::trace_log::pruner::INTERVAL,
+            fleet_trace: crate::trace_log::settings::TraceSettings::default(),
         }
     }
 }
@@ -351,11 +351,14 @@ impl Server {
                 }
             }
         });
-        let checkpoints = tokio::spawn(super::checkpointer::run(
+        let checkpoints = tokio::spawn(crate::trace_log::checkpointer::run(
             self.state.clone(),
-            super::checkpointer::TICK,
+            crate::trace_log::checkpointer::TICK,
         ));
-        let pruning = tokio::spawn(super::pruner::run(self.state.clone(), self.prune_interval));
+        let pruning = tokio::spawn(crate::trace_log::pruner::run(
+            self.state.clone(),
+            self.prune_interval,
+        ));
         let app = router(self.state.clone());
         let served = match self.tls {
             None => {

@@ -3,13 +3,13 @@
 //! configuration generation changes (on this server or another one).
 
 use super::auth::Authenticator;
-use super::events::{self, Config, ConfigEvent, ConfigPack};
 use super::keys::KeyError;
 use super::keys::{MasterKey, Publisher};
-use super::masking::Masker;
-use super::pace::Pace;
-use super::resolve::{self, CompositionDoc, ResolveError, Served};
-use super::tenant_settings::TenantSettings;
+use crate::compositions::resolve::{self, CompositionDoc, ResolveError, Served};
+use crate::decisions::pace::Pace;
+use crate::tenants::settings::TenantSettings;
+use crate::trace_log::events::{self, Config, ConfigEvent, ConfigPack};
+use crate::trace_log::masking::Masker;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -37,11 +37,11 @@ pub struct TenantRuntime {
     /// Why the current configuration could not be built, when this runtime
     /// is the last good one kept in its place.
     pub degraded: Option<String>,
-    /// Whether its decisions may be evaluated in place ([`super::pace`]).
+    /// Whether its decisions may be evaluated in place ([`crate::decisions::pace`]).
     pub pace: Pace,
     /// Decisions a second admitted while a pack of the tenant is
     /// quarantined (its `quarantine.paced_per_s`; see
-    /// [`super::admission::Admission::pace`]).
+    /// [`crate::decisions::admission::Admission::pace`]).
     pub paced_per_s: u32,
 }
 
@@ -139,8 +139,8 @@ pub struct StateConfig {
     pub require_signed_packs: bool,
     /// Where file anchors are written.
     pub anchor_dir: std::path::PathBuf,
-    /// The fleet log's checkpoint schedule and anchors ([`super::fleet_log`]).
-    pub fleet_trace: super::trace_settings::TraceSettings,
+    /// The fleet log's checkpoint schedule and anchors ([`crate::trace_log::fleet_log`]).
+    pub fleet_trace: crate::trace_log::settings::TraceSettings,
 }
 
 struct Inner {
@@ -149,10 +149,10 @@ struct Inner {
     runtimes: RwLock<HashMap<String, Arc<TenantRuntime>>>,
     generation: AtomicI64,
     shadow_writes: Arc<tokio::sync::Semaphore>,
-    appender: super::appender::Appender,
-    alarms: super::integrity::Alarms,
+    appender: crate::trace_log::appender::Appender,
+    alarms: crate::trace_log::integrity::Alarms,
     breakers: warden_host::Breakers,
-    admission: super::admission::Admission,
+    admission: crate::decisions::admission::Admission,
     fleet_key: tokio::sync::OnceCell<ed25519_dalek::SigningKey>,
 }
 
@@ -178,27 +178,27 @@ impl AppState {
             runtimes: RwLock::new(HashMap::new()),
             generation: AtomicI64::new(generation),
             shadow_writes: Arc::new(tokio::sync::Semaphore::new(MAX_SHADOW_WRITES)),
-            appender: super::appender::Appender::start(config.store.clone()),
-            alarms: super::integrity::Alarms::default(),
-            breakers: super::quarantine::registry(config.store.clone()),
-            admission: super::admission::Admission::default(),
+            appender: crate::trace_log::appender::Appender::start(config.store.clone()),
+            alarms: crate::trace_log::integrity::Alarms::default(),
+            breakers: crate::decisions::quarantine::registry(config.store.clone()),
+            admission: crate::decisions::admission::Admission::default(),
             fleet_key: tokio::sync::OnceCell::new(),
             config,
         })))
     }
 
-    /// Fair admission of decisions across tenants ([`super::admission`]).
-    pub fn admission(&self) -> &super::admission::Admission {
+    /// Fair admission of decisions across tenants ([`crate::decisions::admission`]).
+    pub fn admission(&self) -> &crate::decisions::admission::Admission {
         &self.0.admission
     }
 
-    /// Every tenant's circuit breakers (see [`super::quarantine`]).
+    /// Every tenant's circuit breakers (see [`crate::decisions::quarantine`]).
     pub fn breakers(&self) -> &warden_host::Breakers {
         &self.0.breakers
     }
 
-    /// Refusals to sign unverified history (see [`super::integrity`]).
-    pub fn alarms(&self) -> &super::integrity::Alarms {
+    /// Refusals to sign unverified history (see [`crate::trace_log::integrity`]).
+    pub fn alarms(&self) -> &crate::trace_log::integrity::Alarms {
         &self.0.alarms
     }
 
@@ -208,7 +208,7 @@ impl AppState {
     }
 
     /// The trace log's group-commit appender.
-    pub fn appender(&self) -> &super::appender::Appender {
+    pub fn appender(&self) -> &crate::trace_log::appender::Appender {
         &self.0.appender
     }
 
@@ -244,11 +244,11 @@ impl AppState {
     }
 
     /// The fleet log's checkpoint schedule and anchors.
-    pub fn fleet_trace(&self) -> &super::trace_settings::TraceSettings {
+    pub fn fleet_trace(&self) -> &crate::trace_log::settings::TraceSettings {
         &self.0.config.fleet_trace
     }
 
-    /// The fleet log's key, once loaded ([`super::fleet_log::signing_key`]).
+    /// The fleet log's key, once loaded ([`crate::trace_log::fleet_log::signing_key`]).
     pub fn fleet_key(&self) -> &tokio::sync::OnceCell<ed25519_dalek::SigningKey> {
         &self.0.fleet_key
     }

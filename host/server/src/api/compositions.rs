@@ -2,11 +2,11 @@
 //! the fleet layer.
 
 use crate::auth::Role;
-use crate::events::{FLEET_LOG, audit};
+use crate::compositions::resolve::{CompositionDoc, Served};
 use crate::http::extract::{ApiJson, Caller};
 use crate::http::problem::{ApiError, Kind};
-use crate::resolve::{CompositionDoc, Served};
 use crate::state::AppState;
+use crate::trace_log::events::{FLEET_LOG, audit};
 use axum::Json;
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};

@@ -1,11 +1,11 @@
 //! Decisions over HTTP: one request, or a batch.
 
 use crate::auth::Role;
-use crate::events;
+use crate::compositions::resolve::Served;
 use crate::http::extract::{ApiJson, ApiQuery, Caller, parse_json};
 use crate::http::problem::{ApiError, Kind, Problem};
-use crate::resolve::Served;
 use crate::state::{AppState, TenantRuntime};
+use crate::trace_log::events;
 use axum::Json;
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
@@ -100,14 +100,14 @@ struct Evaluated {
 const CHUNK: usize = 16;
 
 /// Evaluates each request (and its shadow), and the CPU time that took
-/// (preemption is not the packs' doing: [`crate::cpu_time`]), or
-/// the wall time when that is under [`crate::pace::Pace::FAST`].
+/// (preemption is not the packs' doing: [`crate::decisions::cpu_time`]), or
+/// the wall time when that is under [`crate::decisions::pace::Pace::FAST`].
 fn evaluate_all(
     rt: &TenantRuntime,
     composition: &Composition,
     reqs: &[ValidRequest],
 ) -> (Vec<Evaluated>, std::time::Duration) {
-    let watch = crate::cpu_time::Stopwatch::start();
+    let watch = crate::decisions::cpu_time::Stopwatch::start();
     let out = reqs
         .iter()
         .map(|req| Evaluated {
@@ -115,7 +115,10 @@ fn evaluate_all(
             shadow: rt.shadow.as_ref().map(|(s, _)| s.evaluate_valid(req)),
         })
         .collect();
-    (out, watch.cpu_unless_under(crate::pace::Pace::FAST))
+    (
+        out,
+        watch.cpu_unless_under(crate::decisions::pace::Pace::FAST),
+    )
 }
 
 /// Evaluates `reqs` on the engine's evaluation pool in the tenant's lane
@@ -167,11 +170,11 @@ async fn evaluate_on_pool(
 }
 
 /// The tenant's turn to have one more decision in flight (fair across
-/// tenants: [`crate::admission`]).
+/// tenants: [`crate::decisions::admission`]).
 async fn admit<'a>(
     st: &'a AppState,
     tenant: &'a str,
-) -> Result<crate::admission::Permit<'a>, ApiError> {
+) -> Result<crate::decisions::admission::Permit<'a>, ApiError> {
     st.admission().enter(tenant).await.map_err(|_| {
         ApiError::new(
             Kind::TooManyRequests,
@@ -181,7 +184,7 @@ async fn admit<'a>(
 }
 
 /// A decision that failed closed because a pack is quarantined paces the
-/// tenant's further decisions (see [`crate::admission`]).
+/// tenant's further decisions (see [`crate::decisions::admission`]).
 fn pace_if_quarantined<'a>(
     st: &AppState,
     tenant: &str,

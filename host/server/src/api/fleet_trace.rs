@@ -8,13 +8,13 @@ use super::tenants::PublicKeyView;
 use super::trace::{latest_checkpoint, verify_log};
 use super::trace_query::{EventView, EventsQuery, page};
 use crate::auth::Role;
-use crate::checkpointer;
-use crate::events::FLEET_LOG;
-use crate::fleet_log;
 use crate::http::extract::{ApiQuery, Caller};
 use crate::http::problem::{ApiError, Problem};
 use crate::state::AppState;
 use crate::trace::{Report, SignedCheckpoint};
+use crate::trace_log::checkpointer;
+use crate::trace_log::events::FLEET_LOG;
+use crate::trace_log::fleet_log;
 use axum::Json;
 use axum::extract::State;
 

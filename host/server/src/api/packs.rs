@@ -3,11 +3,11 @@
 
 use super::{Paged, rfc3339};
 use crate::auth::Role;
-use crate::events::{FLEET_LOG, audit};
 use crate::http::extract::{ApiQuery, Caller, PageParams, body_error};
 use crate::http::problem::{ApiError, Kind};
 use crate::keys::{SignatureError, verify_pack, verify_pack_v1};
 use crate::state::AppState;
+use crate::trace_log::events::{FLEET_LOG, audit};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Path, Request, State};
@@ -92,7 +92,7 @@ fn version_view(row: &PackRow) -> Result<PackVersionView, ApiError> {
 }
 
 async fn pack_view(st: &AppState, scope: &PackScope, name: &str) -> Result<PackView, ApiError> {
-    let rows: Vec<PackRow> = crate::resolve::versions(st.store(), scope.key(), name)
+    let rows: Vec<PackRow> = crate::compositions::resolve::versions(st.store(), scope.key(), name)
         .await?
         .into_iter()
         .map(|(_, row)| row)

@@ -3,12 +3,12 @@
 //! candidate pack version or draft composition.
 
 use crate::auth::Role;
+use crate::compositions::resolve::{CompositionDoc, Source};
 use crate::http::extract::{ApiJson, Caller};
 use crate::http::problem::{ApiError, Kind, Problem};
-use crate::replay::{self, ReplayError, ReplayReport, Target};
-use crate::resolve::{CompositionDoc, Source};
 use crate::state::AppState;
-use crate::what_if::{self, Candidate, DEFAULT_LIMIT, MAX_LIMIT, WhatIfReport, Window};
+use crate::trace_log::replay::{self, ReplayError, ReplayReport, Target};
+use crate::trace_log::what_if::{self, Candidate, DEFAULT_LIMIT, MAX_LIMIT, WhatIfReport, Window};
 use axum::Json;
 use axum::extract::{Path, State};
 use serde::Deserialize;

@@ -1,11 +1,11 @@
 //! Staged rollouts of fleet packs, and the shadow-mode differences.
 
 use super::Paged;
-use crate::events::{FLEET_LOG, audit};
+use crate::compositions::resolve::{CompositionDoc, Source};
 use crate::http::extract::{ApiJson, ApiQuery, Caller, PageParams};
 use crate::http::problem::{ApiError, Kind, Problem};
-use crate::resolve::{CompositionDoc, Source};
 use crate::state::AppState;
+use crate::trace_log::events::{FLEET_LOG, audit};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;

@@ -202,7 +202,7 @@ pub struct PackCandidate {
 #[serde(deny_unknown_fields)]
 pub struct CompositionCandidate {
     /// The composition.
-    #[schema(value_type = crate::resolve::CompositionDoc)]
+    #[schema(value_type = crate::compositions::resolve::CompositionDoc)]
     composition: serde_json::Value,
 }
 
@@ -247,6 +247,6 @@ pub struct FleetLayer {
     #[serde(default)]
     packs: std::collections::BTreeMap<
         String,
-        std::collections::BTreeMap<String, crate::resolve::RuleOverrideDoc>,
+        std::collections::BTreeMap<String, crate::compositions::resolve::RuleOverrideDoc>,
     >,
 }

@@ -2,13 +2,13 @@
 
 use super::{Paged, rfc3339};
 use crate::auth::Role;
-use crate::events::audit;
+use crate::compositions::resolve::CompositionDoc;
 use crate::http::extract::{ApiJson, ApiQuery, Caller, PageParams};
 use crate::http::problem::{ApiError, Kind};
 use crate::keys;
-use crate::resolve::CompositionDoc;
 use crate::state::AppState;
-use crate::tenant_settings::TenantSettings;
+use crate::tenants::settings::TenantSettings;
+use crate::trace_log::events::audit;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;

@@ -4,13 +4,13 @@
 //! request log with the request ([`super::request_log`]).
 
 use super::problem::{ApiError, Kind};
-use crate::checkpointer::CheckpointError;
-use crate::fleet_log::FleetKeyError;
-use crate::integrity::Unverified;
-use crate::pruner::PruneError;
-use crate::resolve::ResolveError;
+use crate::compositions::resolve::ResolveError;
 use crate::state::StateError;
-use crate::tenant_settings::SettingsError;
+use crate::tenants::settings::SettingsError;
+use crate::trace_log::checkpointer::CheckpointError;
+use crate::trace_log::fleet_log::FleetKeyError;
+use crate::trace_log::integrity::Unverified;
+use crate::trace_log::pruner::PruneError;
 use serde_json::json;
 use warden_host::ComposeError;
 

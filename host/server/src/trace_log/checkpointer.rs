@@ -2,18 +2,18 @@
 //! time} on demand and on a schedule (every N events or T ms, per tenant),
 //! and each new checkpoint is published to the tenant's anchors. The fleet
 //! log is checkpointed the same way with the fleet key, on the server's
-//! fleet schedule, to the fleet's anchors ([`super::fleet_log`]). Servers
+//! fleet schedule, to the fleet's anchors ([`crate::trace_log::fleet_log`]). Servers
 //! sharing a database may race to checkpoint the same head: one row wins
 //! and only its maker publishes it. A head is signed only once the chain
-//! since the previous checkpoint verifies ([`super::integrity`]).
+//! since the previous checkpoint verifies ([`crate::trace_log::integrity`]).
 
-use super::anchors;
-use super::events::FLEET_LOG;
-use super::fleet_log;
-use super::integrity::{self, Unverified};
-use super::state::{AppState, StateError};
-use super::tenant_settings::TenantSettings;
+use crate::state::{AppState, StateError};
+use crate::tenants::settings::TenantSettings;
 use crate::trace::{Checkpoint, SignedCheckpoint, parse_hash};
+use crate::trace_log::anchors;
+use crate::trace_log::events::FLEET_LOG;
+use crate::trace_log::fleet_log;
+use crate::trace_log::integrity::{self, Unverified};
 use std::time::Duration;
 use warden_store::{LogStatus, StoreError, now_ms};
 
@@ -32,13 +32,13 @@ pub enum CheckpointError {
         /// The log.
         log: String,
         /// Why.
-        source: super::keys::KeyError,
+        source: crate::keys::KeyError,
     },
     /// The log has no events yet.
     #[error("log `{0}` has no trace events to checkpoint yet")]
     Empty(String),
     /// The chain since the last checkpoint does not verify: refused and
-    /// reported ([`super::integrity`]).
+    /// reported ([`crate::trace_log::integrity`]).
     #[error(transparent)]
     Unverified(#[from] Unverified),
     /// The head could not be signed.
@@ -67,7 +67,7 @@ pub async fn checkpoint_now(st: &AppState, log: &str) -> Result<SignedCheckpoint
         (key, st.fleet_trace().anchors.clone())
     } else {
         let row = st.tenant_row(log).await?;
-        let key = super::keys::tenant_signing_key(st.master_key(), log, &row.secret_key).map_err(
+        let key = crate::keys::tenant_signing_key(st.master_key(), log, &row.secret_key).map_err(
             |source| CheckpointError::Key {
                 log: log.to_owned(),
                 source,

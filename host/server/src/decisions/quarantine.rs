@@ -4,7 +4,7 @@
 //! The thresholds are the tenant's `settings.quarantine`; the API shows the
 //! breakers at `GET /v1/tenants/{tenant}/quarantine`.
 
-use super::events::audit;
+use crate::trace_log::events::audit;
 use serde_json::json;
 use tokio::sync::mpsc;
 use warden_host::{BreakerStatus, Breakers, Transition};

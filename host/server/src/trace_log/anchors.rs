@@ -3,8 +3,8 @@
 //! to heads it cannot rewrite. Publishing is best effort per sink: a failed
 //! sink is reported and the next checkpoint is published again.
 
-use super::trace_settings::Anchor;
 use crate::trace::SignedCheckpoint;
+use crate::trace_log::settings::Anchor;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use std::io::Write;

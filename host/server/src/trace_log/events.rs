@@ -10,7 +10,7 @@
 //! tenant can take; each tenant's own log records the configuration those
 //! changes produced for it before the first decision made under it.
 
-use super::resolve::Served;
+use crate::compositions::resolve::Served;
 use crate::trace::{EventClass, canonical};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -8,9 +8,9 @@
 //! and stored in the database with its secret sealed by the master key
 //! (servers sharing a database share the master key), like a tenant's.
 
-use super::events::FLEET_LOG;
-use super::keys;
-use super::state::AppState;
+use crate::keys;
+use crate::state::AppState;
+use crate::trace_log::events::FLEET_LOG;
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use warden_store::StoreError;
 

@@ -6,12 +6,12 @@
 //! reproduce was tampered with, depends on a masked field, or hit a
 //! resource limit (a deadline) on one side.
 //!
-//! The same pieces serve what-if ([`super::what_if`]): the API and the CLI
+//! The same pieces serve what-if ([`crate::trace_log::what_if`]): the API and the CLI
 //! both call these functions; only where compiled packs come from differs
 //! ([`PackSource`]: the server's cache, or a store and an engine).
 
-use super::events::{Config, DecisionEvent, kind};
-use super::state::AppState;
+use crate::state::AppState;
+use crate::trace_log::events::{Config, DecisionEvent, kind};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashMap;

@@ -4,11 +4,11 @@
 //! Runs on demand and on a timer on every server; runs on several servers
 //! at once serialize on the tenant's log and the later ones find nothing.
 
-use super::checkpointer;
-use super::checkpointer::CheckpointError;
-use super::state::{AppState, StateError};
-use super::tenant_settings::TenantSettings;
+use crate::state::{AppState, StateError};
+use crate::tenants::settings::TenantSettings;
 use crate::trace::EventClass;
+use crate::trace_log::checkpointer;
+use crate::trace_log::checkpointer::CheckpointError;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use warden_store::{PruneOutcome, StoreError, now_ms};

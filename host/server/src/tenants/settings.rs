@@ -3,8 +3,8 @@
 //! later capabilities fill (approval routing, budgets, rate limits, grants).
 //! Read once from the tenant's row, checked before it is stored.
 
-pub use crate::settings_error::SettingsError;
-use crate::trace_settings::{Retention, TraceSettings};
+pub use crate::tenants::settings_error::SettingsError;
+use crate::trace_log::settings::{Retention, TraceSettings};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;

@@ -7,10 +7,10 @@ use crate::harness::*;
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 use warden_server::auth::Role;
-use warden_server::checkpointer;
-use warden_server::events::FLEET_LOG;
-use warden_server::integrity::ALARM_KIND;
 use warden_server::trace::{Chain, EventClass, parse_hash};
+use warden_server::trace_log::checkpointer;
+use warden_server::trace_log::events::FLEET_LOG;
+use warden_server::trace_log::integrity::ALARM_KIND;
 use warden_testkit::both;
 
 async fn decide(app: &App, n: usize, prefix: &str) {

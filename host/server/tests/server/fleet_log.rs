@@ -10,11 +10,11 @@ use crate::integrity::rewrite_log;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 use warden_server::auth::Role;
-use warden_server::checkpointer;
-use warden_server::events::FLEET_LOG;
 use warden_server::keys;
 use warden_server::trace::SignedCheckpoint;
-use warden_server::trace_settings::Anchor;
+use warden_server::trace_log::checkpointer;
+use warden_server::trace_log::events::FLEET_LOG;
+use warden_server::trace_log::settings::Anchor;
 
 async fn fleet_app(backend: Backend) -> App {
     App::with(backend, |c| {

@@ -1,5 +1,5 @@
 use super::*;
-use crate::trace_settings::{MaskAction, MaskRule};
+use crate::trace_log::settings::{MaskAction, MaskRule};
 use serde_json::json;
 
 fn req() -> Request {

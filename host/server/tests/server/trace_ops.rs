@@ -8,8 +8,9 @@ use serde_json::{Value, json};
 use std::io::BufReader;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use warden_server::auth::Role;
+use warden_server::keys;
 use warden_server::trace::{Fault, SignedCheckpoint, verify_ndjson, verify_ndjson_held};
-use warden_server::{checkpointer, keys};
+use warden_server::trace_log::checkpointer;
 use warden_testkit::both;
 
 fn read_only(t: &str, id: &str) -> Value {

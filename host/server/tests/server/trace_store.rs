@@ -4,9 +4,9 @@
 use crate::harness::*;
 use axum::http::StatusCode;
 use serde_json::json;
-use warden_server::appender::Appender;
 use warden_server::auth::Role;
 use warden_server::trace::{EventClass, Fault};
+use warden_server::trace_log::appender::Appender;
 use warden_store::NewEvent;
 use warden_testkit::both;
 

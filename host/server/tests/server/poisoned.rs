@@ -6,9 +6,9 @@
 use crate::harness::*;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
-use warden_server::appender::Appender;
 use warden_server::auth::Role;
 use warden_server::trace::EventClass;
+use warden_server::trace_log::appender::Appender;
 use warden_store::{EventIndex, NewEvent};
 use warden_testkit::both;
 

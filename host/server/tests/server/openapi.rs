@@ -34,14 +34,14 @@ async fn openapi_document_is_served_and_in_sync() {
     );
     // The committed document (docs/openapi.json) is what the code generates.
     let generated = serde_json::to_string_pretty(&warden_server::openapi()).unwrap() + "\n";
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.json");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi.json");
     if std::env::var_os("WARDEN_UPDATE_OPENAPI").is_some() {
         std::fs::write(path, &generated).unwrap();
     }
     let committed = std::fs::read_to_string(path).unwrap_or_default();
     assert!(
         committed == generated,
-        "docs/openapi.json is out of date: run `WARDEN_UPDATE_OPENAPI=1 cargo test --workspace --test server openapi`"
+        "docs/openapi.json is out of date: run `WARDEN_UPDATE_OPENAPI=1 cargo test -p warden-server --test server openapi`"
     );
 }
 

@@ -12,8 +12,8 @@
 //! `trace-verification-failed`, to the fleet log (the tenant's own log is
 //! the one in doubt), once per log and bad head, and logs a line.
 
-use super::events::{FLEET_LOG, audit};
 use crate::trace::{Fault, Hash, SignedCheckpoint, genesis, parse_hash};
+use crate::trace_log::events::{FLEET_LOG, audit};
 use ed25519_dalek::VerifyingKey;
 use std::collections::HashSet;
 use std::sync::Mutex;

@@ -5,8 +5,8 @@
 //! it into the log. The caller's response is not masked: it goes to whoever
 //! sent the request.
 
-use super::trace_settings::{MaskAction, MaskRule};
 use crate::trace::canonical;
+use crate::trace_log::settings::{MaskAction, MaskRule};
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::{Digest, Sha256};

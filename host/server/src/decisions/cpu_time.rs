@@ -3,7 +3,7 @@
 //! evaluation can take milliseconds of wall time (the scheduler ran
 //! something else in between), which is not the pack's doing; judging
 //! packs by wall time sent every tenant of a busy server to the evaluation
-//! pool (see [`super::pace`]).
+//! pool (see [`crate::decisions::pace`]).
 
 use std::time::Duration;
 

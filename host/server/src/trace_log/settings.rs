@@ -1,8 +1,8 @@
 //! A tenant's trace settings: retention per event class, checkpoint cadence,
 //! masking rules and anchoring sinks (part of the tenant settings document).
-//! Masking itself is in [`super::masking`].
+//! Masking itself is in [`crate::trace_log::masking`].
 
-use crate::settings_error::SettingsError;
+use crate::tenants::settings_error::SettingsError;
 use crate::trace::EventClass;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

@@ -9,7 +9,7 @@
 //! and a tenant alone still uses every core. (Waiting for the turn in place
 //! instead saved the hop but capped a tenant at one core of evaluation.)
 //!
-//! Fast is judged by CPU time ([`super::cpu_time`]), since on a busy machine
+//! Fast is judged by CPU time ([`crate::decisions::cpu_time`]), since on a busy machine
 //! a preempted thread makes any evaluation look slow by wall time, and by a
 //! budget rather than by one evaluation: evaluations that used
 //! [`Pace::FAST`] or more are *slow*, and once a tenant's slow evaluations

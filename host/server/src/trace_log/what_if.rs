@@ -7,8 +7,8 @@
 //! Bounded: at most [`MAX_LIMIT`] decisions per run, each distinct
 //! configuration built once, and every evaluation off the async threads.
 
-use super::replay::{self, Outcome, PackSource, Recorded, ReplayError};
-use super::resolve::Source;
+use crate::compositions::resolve::Source;
+use crate::trace_log::replay::{self, Outcome, PackSource, Recorded, ReplayError};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
