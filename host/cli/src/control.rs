@@ -297,7 +297,7 @@ fn side(engine: &Engine, arg: &str, refs: &StoreRef, rt: &tokio::runtime::Runtim
             .ok_or_else(|| format!("pack `{name}@{version}` is not in the fleet catalog"))?;
         store.close().await;
         Ok(Side {
-            info: serde_json::from_str(&row.info).map_err(|e| e.to_string())?,
+            info: row.info,
             digest: row.digest,
             size: usize::try_from(row.size).unwrap_or(0),
         })

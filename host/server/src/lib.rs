@@ -9,10 +9,12 @@
 
 pub mod api;
 pub mod auth;
+pub mod catalog;
 pub mod compositions;
 pub mod decisions;
 pub mod http;
 pub mod keys;
+pub mod rollouts;
 mod serve;
 pub mod state;
 pub mod tenants;

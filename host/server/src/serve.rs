@@ -3,11 +3,11 @@
 
 use super::api::compositions::changed_event;
 use super::api::router;
-use super::api::tenants::{created_event, new_tenant_row};
 use super::auth::{Authenticator, Role, TokenSigner};
 use super::keys::{self, MasterKey, Publisher};
 use super::state::{AppState, StateConfig};
 use crate::compositions::resolve::{CompositionDoc, PackRef, Source};
+use crate::tenants::lifecycle::{created_event, new_tenant_row};
 use crate::tenants::settings::TenantSettings;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -440,27 +440,24 @@ async fn register_builtins(
             source,
         })?;
         let sig = std::fs::read_to_string(f.with_extension("wasm.sig")).ok();
-        match super::api::packs::store_upload_trusted(
+        let up = crate::catalog::upload::upload(
             state,
             PackScope::Fleet,
             "warden-builtin",
             bytes.into(),
             sig.as_deref(),
-        )
-        .await
-        {
-            Ok(v) => {
+            true,
+        );
+        match up.await {
+            Ok(u) => {
+                let v = u.row();
                 notes.push(format!(
                     "built-in pack {}@{} ({})",
                     v.name, v.version, v.digest
                 ));
-                names.push(v.name);
+                names.push(v.name.clone());
             }
-            Err(e) => notes.push(format!(
-                "built-in pack {} not registered: {}",
-                f.display(),
-                e.detail
-            )),
+            Err(e) => notes.push(format!("built-in pack {} not registered: {e}", f.display())),
         }
     }
     Ok(names)

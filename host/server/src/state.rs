@@ -120,6 +120,20 @@ impl StateError {
             _ => false,
         }
     }
+
+    /// Whether the database, or a pack that could not even be run to check
+    /// a composition, is to blame: worth retrying, and not the
+    /// configuration's fault either.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StateError::ConfigNotRecorded(_)
+            | StateError::Compose(warden_host::ComposeError::CheckFailed { .. }) => true,
+            StateError::Store(e) | StateError::Resolve(ResolveError::Store(e)) => {
+                e.is_unavailable() || matches!(e, StoreError::NotRecorded { .. })
+            }
+            _ => false,
+        }
+    }
 }
 
 /// Settings of the server state.
@@ -333,8 +347,7 @@ impl AppState {
         // meanwhile leaves this entry stale rather than wrong.
         let g = self.store().generation().await?;
         let row = self.tenant_row(tenant).await?;
-        let doc: CompositionDoc = serde_json::from_str(&row.composition)
-            .map_err(|e| warden_store::corrupt("composition", e))?;
+        let doc = CompositionDoc::stored(&row)?;
         let built = match self.build(tenant, &doc).await {
             Ok(b) => b,
             Err(e) => return self.keep_last_good(tenant, g, row.disabled, e).await,

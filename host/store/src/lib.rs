@@ -25,7 +25,7 @@ pub use change::Audit;
 pub use checkpoints::LogStatus;
 pub use packs::{Inserted, PackRow, PackScope};
 pub use retention::PruneOutcome;
-pub use rollouts::{RolloutWrite, ShadowDiffRow};
+pub use rollouts::{RolloutWrite, ShadowDiffRow, StoredRollout};
 pub use tenants::{Saved, TenantRow};
 pub use trace::{
     Appended, Chained, EventIndex, NewEvent, StoredRow, chain_events, class_key, new_event,

@@ -37,8 +37,8 @@ pub struct PackRow {
     pub digest: String,
     /// Byte size.
     pub size: i64,
-    /// The pack's `info` (JSON).
-    pub info: String,
+    /// The pack's `info`, as its `info` export returned it at upload.
+    pub info: warden_host::PackInfo,
     /// The trusted publisher whose signature verified, if any.
     pub publisher: Option<String>,
     /// The signature (base64), if any.
@@ -59,7 +59,8 @@ fn row(r: &AnyRow) -> Result<PackRow, StoreError> {
         version: r.try_get("version")?,
         digest: r.try_get("digest")?,
         size: r.try_get("size")?,
-        info: r.try_get("info")?,
+        info: serde_json::from_str(&r.try_get::<String, _>("info")?)
+            .map_err(|e| crate::corrupt("pack info", e))?,
         publisher: r.try_get("publisher")?,
         signature: r.try_get("signature")?,
         uploaded_ms: r.try_get("uploaded_ms")?,
@@ -88,6 +89,7 @@ impl Store {
         bytes: &[u8],
         audit: &Audit,
     ) -> Result<Inserted, StoreError> {
+        let info = serde_json::to_string(&p.info).map_err(|e| crate::corrupt("pack info", e))?;
         let mut tx = self.pool.begin().await?;
         let existing = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM packs WHERE scope = $1 AND name = $2 AND version = $3"
@@ -118,7 +120,7 @@ impl Store {
         .bind(&p.version)
         .bind(&p.digest)
         .bind(p.size)
-        .bind(&p.info)
+        .bind(info)
         .bind(p.publisher.as_deref())
         .bind(p.signature.as_deref())
         .bind(p.uploaded_ms)
@@ -227,12 +229,14 @@ impl Store {
             .collect()
     }
 
-    /// The fleet layer document and its version.
-    pub async fn fleet_layer(&self) -> Result<(String, i64), StoreError> {
+    /// The fleet layer and its version.
+    pub async fn fleet_layer(&self) -> Result<(warden_host::Layer, i64), StoreError> {
         let r = sqlx::query("SELECT layer, version FROM fleet_layer WHERE id = 1")
             .fetch_one(&self.pool)
             .await?;
-        Ok((r.try_get(0)?, r.try_get(1)?))
+        let layer = serde_json::from_str(&r.try_get::<String, _>(0)?)
+            .map_err(|e| crate::corrupt("fleet layer", e))?;
+        Ok((layer, r.try_get(1)?))
     }
 
     /// Saves the fleet layer, recorded by `audit`, if its version is still
@@ -240,14 +244,15 @@ impl Store {
     pub async fn save_fleet_layer(
         &self,
         expected: i64,
-        doc: &str,
+        layer: &warden_host::Layer,
         audit: &Audit,
     ) -> Result<Result<i64, i64>, StoreError> {
+        let doc = serde_json::to_string(layer).map_err(|e| crate::corrupt("fleet layer", e))?;
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE fleet_layer SET layer = $1, version = version + 1 WHERE id = 1 AND version = $2",
         )
-        .bind(doc)
+        .bind(&doc)
         .bind(expected)
         .execute(&mut *tx)
         .await?;

@@ -1,8 +1,37 @@
 //! Rollout rows and the shadow-mode differences they collect.
 
-use super::{Audit, Page, Store, StoreError, now_ms};
+use super::{Audit, Page, Store, StoreError, corrupt, now_ms};
 use sqlx::Row;
 use sqlx::any::AnyRow;
+use warden_host::rollout::{Rollout, State};
+
+/// A rollout as stored: the parsed document and its text, which a change
+/// must present to replace it ([`Store::update_rollout`] compares it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRollout {
+    /// The rollout.
+    pub rollout: Rollout,
+    /// The stored document, the version a change replaces.
+    pub doc: String,
+}
+
+/// The `state` column: what the open-rollout index and queries match on.
+fn state_key(s: State) -> &'static str {
+    match s {
+        State::Active => "active",
+        State::Paused => "paused",
+        State::RolledBack => "rolled-back",
+        State::Completed => "completed",
+    }
+}
+
+fn parse(doc: &str) -> Result<Rollout, StoreError> {
+    serde_json::from_str(doc).map_err(|e| corrupt("rollout", e))
+}
+
+fn encode(r: &Rollout) -> Result<String, StoreError> {
+    serde_json::to_string(r).map_err(|e| corrupt("rollout", e))
+}
 
 /// A decision where the shadow version disagreed with the enforced one.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,12 +84,11 @@ impl Store {
     /// has an open one.
     pub async fn insert_rollout(
         &self,
-        id: &str,
-        pack: &str,
-        state: &str,
-        doc: &str,
+        r: &Rollout,
         audit: &Audit,
     ) -> Result<RolloutWrite, StoreError> {
+        let doc = encode(r)?;
+        let (id, pack, state) = (&r.id, &r.pack, state_key(r.state));
         let mut tx = self.pool.begin().await?;
         let open = sqlx::query(
             "SELECT COUNT(*) FROM rollouts WHERE pack = $1 AND state IN ('active', 'paused')",
@@ -80,7 +108,7 @@ impl Store {
         .bind(id)
         .bind(pack)
         .bind(state)
-        .bind(doc)
+        .bind(&doc)
         .bind(now)
         .bind(now)
         .execute(&mut *tx)
@@ -97,24 +125,24 @@ impl Store {
         Ok(RolloutWrite::Ok)
     }
 
-    /// Replaces a rollout's document, recorded by `audit`, if it is still
-    /// `old_doc`; when `current` is given, also makes that the pack's
-    /// current version.
+    /// Replaces a rollout's document with `r`, recorded by `audit`, if it is
+    /// still `old_doc` (from [`StoredRollout::doc`]); when `current` is
+    /// given, also makes that the pack's current version.
     pub async fn update_rollout(
         &self,
-        id: &str,
         old_doc: &str,
-        state: &str,
-        doc: &str,
+        r: &Rollout,
         current: Option<(&str, &str)>,
         audit: &Audit,
     ) -> Result<RolloutWrite, StoreError> {
+        let doc = encode(r)?;
+        let (id, state) = (&r.id, state_key(r.state));
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE rollouts SET state = $1, doc = $2, updated_ms = $3 WHERE id = $4 AND doc = $5",
         )
         .bind(state)
-        .bind(doc)
+        .bind(&doc)
         .bind(now_ms())
         .bind(id)
         .bind(old_doc)
@@ -137,21 +165,26 @@ impl Store {
         Ok(RolloutWrite::Ok)
     }
 
-    /// A rollout's document.
-    pub async fn rollout(&self, id: &str) -> Result<Option<String>, StoreError> {
+    /// A rollout, with its stored document.
+    pub async fn rollout(&self, id: &str) -> Result<Option<StoredRollout>, StoreError> {
         let r = sqlx::query("SELECT doc FROM rollouts WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(r.map(|r| r.try_get::<String, _>(0)).transpose()?)
+        let Some(r) = r else { return Ok(None) };
+        let doc: String = r.try_get(0)?;
+        Ok(Some(StoredRollout {
+            rollout: parse(&doc)?,
+            doc,
+        }))
     }
 
-    /// Rollout documents ordered by id, after `cursor`.
+    /// Rollouts ordered by id, after `cursor`.
     pub async fn rollouts(
         &self,
         cursor: Option<&str>,
         limit: usize,
-    ) -> Result<Page<(String, String)>, StoreError> {
+    ) -> Result<Page<Rollout>, StoreError> {
         let rows = sqlx::query("SELECT id, doc FROM rollouts WHERE id > $1 ORDER BY id LIMIT $2")
             .bind(cursor.unwrap_or(""))
             .bind(i64::try_from(limit + 1).unwrap_or(i64::MAX))
@@ -159,18 +192,18 @@ impl Store {
             .await?;
         let rows = rows
             .iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-            .collect::<Result<Vec<(String, String)>, StoreError>>()?;
-        Ok(Page::from_rows(rows, limit, |r| r.0.clone()))
+            .map(|r| parse(&r.try_get::<String, _>(1)?))
+            .collect::<Result<Vec<Rollout>, StoreError>>()?;
+        Ok(Page::from_rows(rows, limit, |r| r.id.clone()))
     }
 
-    /// Documents of open (active or paused) rollouts.
-    pub async fn open_rollouts(&self) -> Result<Vec<String>, StoreError> {
+    /// Open (active or paused) rollouts.
+    pub async fn open_rollouts(&self) -> Result<Vec<Rollout>, StoreError> {
         let rows = sqlx::query("SELECT doc FROM rollouts WHERE state IN ('active', 'paused')")
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
-            .map(|r| Ok(r.try_get::<String, _>(0)?))
+            .map(|r| parse(&r.try_get::<String, _>(0)?))
             .collect()
     }
 

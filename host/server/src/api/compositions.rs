@@ -45,8 +45,7 @@ pub async fn get(
 ) -> Result<Json<VersionedComposition>, ApiError> {
     caller.tenant(&tenant, &[Role::Operator, Role::Auditor])?;
     let t = st.tenant_row(&tenant).await?;
-    let composition: CompositionDoc = serde_json::from_str(&t.composition)
-        .map_err(|e| warden_store::corrupt("composition", e))?;
+    let composition = CompositionDoc::stored(&t)?;
     let (serving, serving_error) = match st.runtime(&tenant).await {
         Ok(rt) => (rt.serving.as_ref().clone(), rt.degraded.clone()),
         Err(e) => (Vec::new(), Some(ApiError::from(e).detail)),
@@ -156,9 +155,7 @@ pub async fn get_fleet_layer(
     caller: Caller,
 ) -> Result<Json<VersionedLayer>, ApiError> {
     caller.any()?;
-    let (text, version) = st.store().fleet_layer().await?;
-    let layer = serde_json::from_str(&text)
-        .map_err(|e| ApiError::internal(format!("stored fleet layer is corrupt: {e}")))?;
+    let (layer, version) = st.store().fleet_layer().await?;
     Ok(Json(VersionedLayer { version, layer }))
 }
 
@@ -208,7 +205,6 @@ pub async fn put_fleet_layer(
                 e => ApiError::new(Kind::InvalidComposition, e.to_string()),
             })?;
     }
-    let text = serde_json::to_string(&body.layer).map_err(ApiError::internal)?;
     let event = audit(
         FLEET_LOG,
         "fleet-layer-changed",
@@ -217,7 +213,7 @@ pub async fn put_fleet_layer(
     )?;
     match st
         .store()
-        .save_fleet_layer(body.version, &text, &event)
+        .save_fleet_layer(body.version, &body.layer, &event)
         .await?
     {
         Ok(v) => {

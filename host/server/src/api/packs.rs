@@ -3,22 +3,20 @@
 
 use super::{Paged, rfc3339};
 use crate::auth::Role;
+use crate::catalog::upload::{Uploaded, upload};
 use crate::http::extract::{ApiQuery, Caller, PageParams, body_error};
 use crate::http::problem::{ApiError, Kind};
-use crate::keys::{SignatureError, verify_pack, verify_pack_v1};
 use crate::state::AppState;
-use crate::trace_log::events::{FLEET_LOG, audit};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::ToSchema;
+use warden_host::RuleInfo;
 use warden_host::diff::PackDiff;
-use warden_host::{PackInfo, RuleInfo};
-use warden_store::{Inserted, PackRow, PackScope, now_ms};
+use warden_store::{PackRow, PackScope};
 
 /// The header carrying a detached pack signature: base64 Ed25519 over
 /// `warden-pack-signature-v2\n{digest}\n` (what `warden pack sign` makes;
@@ -65,14 +63,9 @@ pub struct PackView {
     pub versions: Vec<PackVersionView>,
 }
 
-fn info(row: &PackRow) -> Result<PackInfo, ApiError> {
-    serde_json::from_str(&row.info)
-        .map_err(|e| ApiError::internal(format!("stored pack info is corrupt: {e}")))
-}
-
-fn version_view(row: &PackRow) -> Result<PackVersionView, ApiError> {
-    let i = info(row)?;
-    Ok(PackVersionView {
+fn version_view(row: &PackRow) -> PackVersionView {
+    let i = row.info.clone();
+    PackVersionView {
         name: row.name.clone(),
         version: row.version.clone(),
         scope: if row.scope == crate::FLEET {
@@ -88,7 +81,7 @@ fn version_view(row: &PackRow) -> Result<PackVersionView, ApiError> {
         publisher: row.publisher.clone(),
         uploaded_at: rfc3339(row.uploaded_ms),
         uploaded_by: row.uploaded_by.clone(),
-    })
+    }
 }
 
 async fn pack_view(st: &AppState, scope: &PackScope, name: &str) -> Result<PackView, ApiError> {
@@ -107,139 +100,16 @@ async fn pack_view(st: &AppState, scope: &PackScope, name: &str) -> Result<PackV
     Ok(PackView {
         name: name.to_owned(),
         current,
-        versions: rows.iter().map(version_view).collect::<Result<_, _>>()?,
+        versions: rows.iter().map(version_view).collect(),
     })
 }
 
-/// Stores a pack from a trusted source (the built-in packs directory): a
-/// signature is verified if present but not required.
-pub async fn store_upload_trusted(
-    st: &AppState,
-    scope: PackScope,
-    uploader: &str,
-    bytes: Bytes,
-    signature: Option<&str>,
-) -> Result<PackVersionView, ApiError> {
-    store_upload(st, scope, uploader, bytes, signature, true)
-        .await
-        .map(|(_, v)| v)
-}
-
-/// Checks, verifies and stores an uploaded pack. The cheap checks come
-/// first: size, then the signature over the digest (or its absence where
-/// signatures are required), so a refused upload costs no compilation.
-/// The compiled artifact is kept in the cache only once the pack is stored.
-pub async fn store_upload(
-    st: &AppState,
-    scope: PackScope,
-    uploader: &str,
-    bytes: Bytes,
-    signature: Option<&str>,
-    trusted: bool,
-) -> Result<(StatusCode, PackVersionView), ApiError> {
-    let max = st.engine().config().max_pack_size;
-    if bytes.len() > max {
-        return Err(ApiError::new(
-            Kind::PayloadTooLarge,
-            format!(
-                "the pack is {} bytes; at most {max} are accepted",
-                bytes.len()
-            ),
-        ));
-    }
-    let digest = warden_host::pack_digest(&bytes);
-    let required = st.require_signed_packs() && !trusted;
-    let rejected = |e: SignatureError| {
-        ApiError::new(
-            Kind::SignatureRejected,
-            match e {
-                SignatureError::Malformed => format!("`{SIGNATURE_HEADER}` header: {e}"),
-                e => e.to_string(),
-            },
-        )
-    };
-    // `Ok(publisher)` verified over the digest; `Err(sig)` a version 1
-    // signature, which can only be checked once the pack is compiled.
-    let verified: Option<Result<String, &str>> = match signature {
-        Some(sig) => match verify_pack(st.publishers(), sig, &digest) {
-            Ok(publisher) => Some(Ok(publisher)),
-            Err(SignatureError::Untrusted(_)) if !required => Some(Err(sig)),
-            Err(SignatureError::Untrusted(_)) => {
-                return Err(ApiError::new(
-                    Kind::SignatureRejected,
-                    format!(
-                        "the signature over `{digest}` does not verify with any trusted publisher key (this server requires signatures made by `warden pack sign`, over the pack's digest)"
-                    ),
-                ));
-            }
-            Err(e) => return Err(rejected(e)),
-        },
-        None if required => {
-            return Err(ApiError::new(
-                Kind::SignatureRejected,
-                format!(
-                    "pack `{digest}` is unsigned and this server requires signed packs: send a `{SIGNATURE_HEADER}` header (see `warden pack sign`)"
-                ),
-            ));
-        }
-        None => None,
-    };
-    let pack = st
-        .engine()
-        .check_pack_async(bytes.clone())
-        .await
-        .map_err(|e| match e {
-            warden_host::LoadError::Interrupted(_) => ApiError::internal(e),
-            e => ApiError::new(Kind::InvalidPack, e.to_string()),
-        })?;
-    let (name, version) = (pack.name().to_owned(), pack.version().to_string());
-    let publisher = match verified {
-        Some(Ok(publisher)) => Some(publisher),
-        Some(Err(sig)) => {
-            Some(verify_pack_v1(st.publishers(), sig, &name, &version, &digest).map_err(rejected)?)
-        }
-        None => None,
-    };
-    let row = PackRow {
-        scope: scope.key().to_owned(),
-        name: name.clone(),
-        version: version.clone(),
-        digest: pack.digest().to_owned(),
-        size: i64::try_from(pack.size()).unwrap_or(i64::MAX),
-        info: serde_json::to_string(pack.info()).map_err(ApiError::internal)?,
-        publisher,
-        signature: signature.map(|s| s.trim().to_owned()),
-        uploaded_ms: now_ms(),
-        uploaded_by: uploader.to_owned(),
-    };
-    let log = match &scope {
-        PackScope::Fleet => FLEET_LOG,
-        PackScope::Tenant(t) => t.as_str(),
-    };
-    let event = audit(
-        log,
-        "pack-uploaded",
-        uploader,
-        json!({"name": row.name, "version": row.version, "digest": row.digest,
-               "size": row.size, "publisher": row.publisher,
-               "signed": row.signature.is_some()}),
-    )?;
-    match st.store().insert_pack(&row, &bytes, &event).await? {
-        Inserted::Created => {
-            st.engine().keep_compiled(&pack);
-            st.remember_pack(pack);
-            st.refresh().await?;
-            Ok((StatusCode::CREATED, version_view(&row)?))
-        }
-        Inserted::Unchanged(existing) => Ok((StatusCode::OK, version_view(&existing)?)),
-        Inserted::Conflict(existing) => Err(ApiError::new(
-            Kind::Conflict,
-            format!(
-                "pack `{name}@{version}` already exists with digest `{}`; versions are immutable, publish a new version",
-                existing.digest
-            ),
-        )
-        .with(json!({"existing_digest": existing.digest, "uploaded_digest": row.digest}))),
+/// The response to an upload: 201 with the new version, or 200 with the
+/// version that already held these bytes.
+fn uploaded(u: Uploaded) -> (StatusCode, Json<PackVersionView>) {
+    match u {
+        Uploaded::Created(row) => (StatusCode::CREATED, Json(version_view(&row))),
+        Uploaded::Unchanged(row) => (StatusCode::OK, Json(version_view(&row))),
     }
 }
 
@@ -293,16 +163,15 @@ pub async fn upload_fleet(
 ) -> Result<(StatusCode, Json<PackVersionView>), ApiError> {
     caller.fleet_admin()?;
     let (bytes, sig) = read_wasm(req, &st).await?;
-    let (status, view) = store_upload(
+    let up = upload(
         &st,
         PackScope::Fleet,
         caller.sub(),
         bytes,
         sig.as_deref(),
         false,
-    )
-    .await?;
-    Ok((status, Json(view)))
+    );
+    Ok(uploaded(up.await?))
 }
 
 /// Uploads a pack private to the tenant (its operators).
@@ -322,16 +191,15 @@ pub async fn upload_private(
     caller.tenant(&tenant, &[Role::Operator])?;
     st.tenant_row(&tenant).await?;
     let (bytes, sig) = read_wasm(req, &st).await?;
-    let (status, view) = store_upload(
+    let up = upload(
         &st,
         PackScope::Tenant(tenant),
         caller.sub(),
         bytes,
         sig.as_deref(),
         false,
-    )
-    .await?;
-    Ok((status, Json(view)))
+    );
+    Ok(uploaded(up.await?))
 }
 
 async fn list_in(
@@ -436,7 +304,7 @@ pub async fn version_fleet(
     caller.any()?;
     Ok(Json(version_view(
         &row_of(&st, &PackScope::Fleet, &name, &version).await?,
-    )?))
+    )))
 }
 
 /// A private pack version's metadata.
@@ -454,7 +322,7 @@ pub async fn version_private(
     st.tenant_row(&tenant).await?;
     Ok(Json(version_view(
         &row_of(&st, &PackScope::Tenant(tenant), &name, &version).await?,
-    )?))
+    )))
 }
 
 async fn wasm_of(st: &AppState, row: &PackRow) -> Result<Response, ApiError> {
@@ -532,13 +400,12 @@ async fn diff_in(
 ) -> Result<Json<PackDiff>, ApiError> {
     let a = row_of(st, &scope, name, &p.from).await?;
     let b = row_of(st, &scope, name, &p.to).await?;
-    let (ia, ib) = (info(&a)?, info(&b)?);
     let size = |r: &PackRow| usize::try_from(r.size).unwrap_or(0);
     Ok(Json(warden_host::diff::diff(
-        &ia,
+        &a.info,
         &a.digest,
         size(&a),
-        &ib,
+        &b.info,
         &b.digest,
         size(&b),
     )))

@@ -1,19 +1,18 @@
 //! Staged rollouts of fleet packs, and the shadow-mode differences.
 
 use super::Paged;
-use crate::compositions::resolve::{CompositionDoc, Source};
 use crate::http::extract::{ApiJson, ApiQuery, Caller, PageParams};
-use crate::http::problem::{ApiError, Kind, Problem};
+use crate::http::problem::{ApiError, Problem};
+use crate::rollouts::steps::{self, Cohort, OnIncompatible, Start};
 use crate::state::AppState;
-use crate::trace_log::events::{FLEET_LOG, audit};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
-use warden_host::rollout::{Mode, Rollout, Stage, State as RState};
-use warden_store::{RolloutWrite, now_ms};
+use warden_host::rollout::{Mode, Rollout, Stage};
+use warden_store::now_ms;
 
 /// Body of `POST /v1/rollouts`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -37,17 +36,6 @@ pub struct StartRollout {
     /// (default; listed in the rollout's `held`), or `refuse` the step.
     #[serde(default)]
     pub on_incompatible: OnIncompatible,
-}
-
-/// See [`StartRollout::on_incompatible`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum OnIncompatible {
-    /// Keep such tenants on the old version.
-    #[default]
-    Hold,
-    /// Refuse the step (409, naming the tenants).
-    Refuse,
 }
 
 fn enforce() -> Mode {
@@ -78,19 +66,6 @@ pub struct SetMode {
     pub on_incompatible: OnIncompatible,
 }
 
-fn state_key(s: RState) -> &'static str {
-    match s {
-        RState::Active => "active",
-        RState::Paused => "paused",
-        RState::RolledBack => "rolled-back",
-        RState::Completed => "completed",
-    }
-}
-
-fn rollout_error(e: warden_host::rollout::RolloutError) -> ApiError {
-    ApiError::new(Kind::Conflict, e.to_string())
-}
-
 /// Starts a rollout of a fleet pack from its current version (fleet admins).
 #[utoipa::path(post, path = "/v1/rollouts", tag = "rollouts", request_body = StartRollout,
     responses((status = 201, body = Object), (status = 409, body = Problem), (status = 422, body = Problem)),
@@ -101,180 +76,15 @@ pub async fn start(
     ApiJson(body): ApiJson<StartRollout>,
 ) -> Result<(StatusCode, Json<Rollout>), ApiError> {
     caller.fleet_admin()?;
-    let to = semver::Version::parse(&body.to).map_err(|e| {
-        ApiError::new(
-            Kind::Unprocessable,
-            format!("`to` version `{}` is not semver: {e}", body.to),
-        )
-    })?;
-    let from = st
-        .store()
-        .current_version(&body.pack)
-        .await?
-        .ok_or_else(|| ApiError::not_found("fleet pack", &body.pack))?;
-    let from = semver::Version::parse(&from).map_err(ApiError::internal)?;
-    if st
-        .store()
-        .pack(crate::FLEET, &body.pack, &body.to)
-        .await?
-        .is_none()
-    {
-        return Err(ApiError::not_found(
-            "pack version",
-            &format!("{}@{}", body.pack, body.to),
-        ));
-    }
-    let id = format!("ro-{}", uuid::Uuid::now_v7().simple());
-    let r = Rollout::start(
-        id.clone(),
-        body.pack.clone(),
-        from,
-        to,
-        body.stage,
-        body.mode,
-        now_ms(),
-        caller.sub().to_owned(),
-    )
-    .map_err(|e| ApiError::new(Kind::Unprocessable, e.to_string()))?;
-    let mut r = r;
-    check_cohort(&st, &mut r, body.on_incompatible).await?;
-    let doc = serde_json::to_string(&r).map_err(ApiError::internal)?;
-    let event = audit(
-        FLEET_LOG,
-        "rollout-step",
-        caller.sub(),
-        serde_json::json!({"action": "start", "rollout": r}),
-    )?;
-    match st
-        .store()
-        .insert_rollout(&id, &r.pack, state_key(r.state), &doc, &event)
-        .await?
-    {
-        RolloutWrite::Ok => {
-            st.refresh().await?;
-            Ok((StatusCode::CREATED, Json(r)))
-        }
-        RolloutWrite::Conflict => Err(ApiError::new(
-            Kind::Conflict,
-            format!(
-                "pack `{}` already has an open rollout; complete or roll it back first",
-                body.pack
-            ),
-        )),
-    }
-}
-
-/// Builds the composition of every tenant the rollout's stage moves onto
-/// `to` (fleet compositions naming the pack, in the cohort) with the new
-/// version first. Tenants that cannot build it are held on `from`
-/// (`r.held`, with the reason), or the step is refused when asked to.
-/// Held tenants are checked again at every step.
-async fn check_cohort(st: &AppState, r: &mut Rollout, on: OnIncompatible) -> Result<(), ApiError> {
-    r.held.clear();
-    let mut held = std::collections::BTreeMap::new();
-    for row in st.store().tenants_mentioning(&r.pack).await? {
-        if !r.in_cohort(&row.id) {
-            continue;
-        }
-        let doc: CompositionDoc = match serde_json::from_str(&row.composition) {
-            Ok(d) => d,
-            Err(_) => continue,
-        };
-        let uses = doc
-            .packs
-            .iter()
-            .any(|p| p.name == r.pack && p.source == Source::Fleet);
-        if !uses {
-            continue;
-        }
-        if let Err(e) = st.build_under(&row.id, &doc, Some(r)).await {
-            let e = ApiError::from(e);
-            if e.kind == Kind::Internal || e.kind == Kind::Unavailable {
-                return Err(e);
-            }
-            held.insert(row.id.clone(), e.detail);
-        }
-    }
-    if on == OnIncompatible::Refuse && !held.is_empty() {
-        let list: Vec<_> = held.keys().cloned().collect();
-        return Err(ApiError::new(
-            Kind::Conflict,
-            format!(
-                "the step was refused: tenants `{}` cannot build their compositions with `{}@{}`",
-                list.join("`, `"),
-                r.pack,
-                r.to
-            ),
-        )
-        .with(serde_json::json!({ "incompatible": held })));
-    }
-    r.held = held;
-    Ok(())
-}
-
-async fn load(st: &AppState, id: &str) -> Result<(String, Rollout), ApiError> {
-    let doc = st
-        .store()
-        .rollout(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("rollout", id))?;
-    let r = serde_json::from_str(&doc)
-        .map_err(|e| ApiError::internal(format!("stored rollout is corrupt: {e}")))?;
-    Ok((doc, r))
-}
-
-/// When a transition checks which tenants can build the new version.
-#[derive(Debug, Clone, Copy)]
-enum Cohort {
-    /// It does not change who is served what (pause, resume, rollback).
-    Unchecked,
-    /// After the step, for the stage it reaches (start, advance, mode).
-    After(OnIncompatible),
-    /// Before the step, holding (complete: who is held is found out
-    /// afresh, since a tenant may have fixed its layer or pinned a version).
-    Before,
-}
-
-/// Applies a transition and saves it (compare-and-swap on the document).
-async fn transition(
-    st: &AppState,
-    id: &str,
-    action: &str,
-    actor: &str,
-    cohort: Cohort,
-    f: impl FnOnce(&mut Rollout) -> Result<(), warden_host::rollout::RolloutError>,
-) -> Result<Json<Rollout>, ApiError> {
-    let (old, mut r) = load(st, id).await?;
-    if let Cohort::Before = cohort {
-        check_cohort(st, &mut r, OnIncompatible::Hold).await?;
-    }
-    f(&mut r).map_err(rollout_error)?;
-    if let Cohort::After(on) = cohort {
-        check_cohort(st, &mut r, on).await?;
-    }
-    let doc = serde_json::to_string(&r).map_err(ApiError::internal)?;
-    let to = r.to.to_string();
-    let current = (r.state == RState::Completed).then_some((r.pack.as_str(), to.as_str()));
-    let event = audit(
-        FLEET_LOG,
-        "rollout-step",
-        actor,
-        serde_json::json!({"action": action, "rollout": r}),
-    )?;
-    match st
-        .store()
-        .update_rollout(id, &old, state_key(r.state), &doc, current, &event)
-        .await?
-    {
-        RolloutWrite::Ok => {
-            st.refresh().await?;
-            Ok(Json(r))
-        }
-        RolloutWrite::Conflict => Err(ApiError::new(
-            Kind::VersionConflict,
-            format!("rollout `{id}` changed meanwhile; read it and try again"),
-        )),
-    }
+    let start = Start {
+        pack: body.pack,
+        to: body.to,
+        stage: body.stage,
+        mode: body.mode,
+        on_incompatible: body.on_incompatible,
+    };
+    let r = steps::start(&st, start, caller.sub()).await?;
+    Ok((StatusCode::CREATED, Json(r)))
 }
 
 /// Lists rollouts.
@@ -290,13 +100,8 @@ pub async fn list(
         .store()
         .rollouts(page.cursor.as_deref(), page.limit()?)
         .await?;
-    let items = p
-        .items
-        .iter()
-        .map(|(_, d)| serde_json::from_str(d).map_err(ApiError::internal))
-        .collect::<Result<_, _>>()?;
     Ok(Json(Paged {
-        items,
+        items: p.items,
         next_cursor: p.next_cursor,
     }))
 }
@@ -311,7 +116,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<Rollout>, ApiError> {
     caller.fleet_admin()?;
-    Ok(Json(load(&st, &id).await?.1))
+    Ok(Json(steps::get(&st, &id).await?))
 }
 
 /// Moves the rollout to a later stage.
@@ -326,15 +131,15 @@ pub async fn advance(
 ) -> Result<Json<Rollout>, ApiError> {
     caller.fleet_admin()?;
     let by = caller.sub().to_owned();
-    transition(
+    let step = steps::step(
         &st,
         &id,
         "advance",
         caller.sub(),
         Cohort::After(body.on_incompatible),
         |r| r.advance(body.stage, now_ms(), by),
-    )
-    .await
+    );
+    Ok(Json(step.await?))
 }
 
 /// Switches between enforcing and shadowing the new version.
@@ -349,15 +154,15 @@ pub async fn mode(
 ) -> Result<Json<Rollout>, ApiError> {
     caller.fleet_admin()?;
     let by = caller.sub().to_owned();
-    transition(
+    let step = steps::step(
         &st,
         &id,
         "mode",
         caller.sub(),
         Cohort::After(body.on_incompatible),
         |r| r.set_mode(body.mode, now_ms(), by),
-    )
-    .await
+    );
+    Ok(Json(step.await?))
 }
 
 macro_rules! simple_transition {
@@ -374,10 +179,10 @@ macro_rules! simple_transition {
         ) -> Result<Json<Rollout>, ApiError> {
             caller.fleet_admin()?;
             let by = caller.sub().to_owned();
-            transition(&st, &id, stringify!($method), caller.sub(), $cohort, |r| {
+            let step = steps::step(&st, &id, stringify!($method), caller.sub(), $cohort, |r| {
                 r.$method(now_ms(), by)
-            })
-            .await
+            });
+            Ok(Json(step.await?))
         }
     };
 }
@@ -469,7 +274,7 @@ pub async fn shadow(
     ApiQuery(q): ApiQuery<ShadowParams>,
 ) -> Result<Json<ShadowDiffs>, ApiError> {
     caller.fleet_admin()?;
-    load(&st, &id).await?;
+    steps::get(&st, &id).await?;
     let limit = PageParams {
         limit: q.limit,
         cursor: None,

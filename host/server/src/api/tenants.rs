@@ -2,13 +2,12 @@
 
 use super::{Paged, rfc3339};
 use crate::auth::Role;
-use crate::compositions::resolve::CompositionDoc;
 use crate::http::extract::{ApiJson, ApiQuery, Caller, PageParams};
-use crate::http::problem::{ApiError, Kind};
+use crate::http::problem::ApiError;
 use crate::keys;
 use crate::state::AppState;
+use crate::tenants::lifecycle::{self, Change};
 use crate::tenants::settings::TenantSettings;
-use crate::trace_log::events::audit;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -16,7 +15,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use warden_store::{Audit, TenantRow, now_ms};
+use warden_store::TenantRow;
 
 /// Body of `POST /v1/tenants`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -92,39 +91,6 @@ fn view(t: &TenantRow) -> Result<TenantView, ApiError> {
     })
 }
 
-/// Whether `id` is a valid tenant id.
-pub fn valid_tenant_id(id: &str) -> bool {
-    let b = id.as_bytes();
-    !b.is_empty()
-        && b.len() <= 63
-        && b[0].is_ascii_alphanumeric()
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-}
-
-/// Longest display name, in characters.
-pub const MAX_DISPLAY_NAME_CHARS: usize = 256;
-
-/// A display name: 1 to 256 characters, no control characters (NUL included).
-fn check_display_name(name: &str) -> Result<(), ApiError> {
-    let problem = if name.is_empty() || name.chars().count() > MAX_DISPLAY_NAME_CHARS {
-        Some(format!(
-            "must be 1 to {MAX_DISPLAY_NAME_CHARS} characters long"
-        ))
-    } else if name.chars().any(char::is_control) {
-        Some("must not contain control characters (NUL, line breaks)".to_owned())
-    } else {
-        None
-    };
-    match problem {
-        Some(p) => Err(
-            ApiError::new(Kind::Unprocessable, format!("`display_name` {p}"))
-                .with(serde_json::json!({"field": "display_name"})),
-        ),
-        None => Ok(()),
-    }
-}
-
 /// Creates a tenant with a fresh Ed25519 key pair and an empty composition.
 #[utoipa::path(post, path = "/v1/tenants", tag = "tenants", request_body = CreateTenant,
     responses((status = 201, body = TenantView), (status = 409, body = crate::http::problem::Problem)),
@@ -135,70 +101,14 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateTenant>,
 ) -> Result<(StatusCode, Json<TenantView>), ApiError> {
     caller.fleet_admin()?;
-    let row = new_tenant_row(&st, &body.id, body.display_name.as_deref(), &body.settings)?;
-    let event = created_event(&row, caller.sub(), &body.settings)?;
-    if !st.store().create_tenant(&row, &event).await? {
-        return Err(ApiError::new(
-            Kind::Conflict,
-            format!("tenant `{}` already exists", body.id),
-        ));
-    }
-    st.refresh().await?;
-    Ok((StatusCode::CREATED, Json(view(&row)?)))
-}
-
-/// The `tenant-created` event of a new tenant's row, for its own log.
-pub fn created_event(
-    row: &TenantRow,
-    actor: &str,
-    settings: &TenantSettings,
-) -> Result<Audit, ApiError> {
-    Ok(audit(
-        &row.id,
-        "tenant-created",
-        actor,
-        serde_json::json!({"display_name": row.display_name, "settings": settings}),
-    )?)
-}
-
-/// A new tenant's row: validated id, fresh key pair sealed with the master key.
-pub fn new_tenant_row(
-    st: &AppState,
-    id: &str,
-    display_name: Option<&str>,
-    settings: &TenantSettings,
-) -> Result<TenantRow, ApiError> {
-    if !valid_tenant_id(id) {
-        return Err(ApiError::new(
-            Kind::Unprocessable,
-            format!(
-                "tenant id `{id}` is invalid: use 1 to 63 lowercase letters, digits and `-`, starting with a letter or digit"
-            ),
-        ));
-    }
-    if let Some(name) = display_name {
-        check_display_name(name)?;
-    }
-    settings.validate()?;
-    let key = keys::generate_signing_key().map_err(ApiError::internal)?;
-    let secret = st
-        .master_key()
-        .seal(id, key.as_bytes())
-        .map_err(ApiError::internal)?;
-    let now = now_ms();
-    Ok(TenantRow {
-        id: id.to_owned(),
-        display_name: display_name.unwrap_or(id).to_owned(),
-        disabled: false,
-        public_key: key.verifying_key().to_bytes().to_vec(),
-        secret_key: secret,
-        settings: serde_json::to_string(settings).map_err(ApiError::internal)?,
-        composition: serde_json::to_string(&CompositionDoc::default())
-            .map_err(ApiError::internal)?,
-        composition_version: 0,
-        created_ms: now,
-        updated_ms: now,
-    })
+    let row = lifecycle::create(
+        &st,
+        &body.id,
+        body.display_name.as_deref(),
+        &body.settings,
+        caller.sub(),
+    );
+    Ok((StatusCode::CREATED, Json(view(&row.await?)?)))
 }
 
 /// Lists tenants (fleet admins).
@@ -250,38 +160,13 @@ pub async fn update(
     ApiJson(body): ApiJson<UpdateTenant>,
 ) -> Result<Json<TenantView>, ApiError> {
     caller.fleet_admin()?;
-    if let Some(name) = &body.display_name {
-        check_display_name(name)?;
-    }
-    if let Some(s) = &body.settings {
-        s.validate()?;
-    }
-    let settings = body
-        .settings
-        .as_ref()
-        .map(serde_json::to_string)
-        .transpose()
-        .map_err(ApiError::internal)?;
-    let event = audit(
-        &tenant,
-        "tenant-updated",
-        caller.sub(),
-        serde_json::json!({"display_name": body.display_name, "disabled": body.disabled,
-                           "settings": body.settings}),
-    )?;
-    let t = st
-        .store()
-        .update_tenant(
-            &tenant,
-            body.display_name.as_deref(),
-            body.disabled,
-            settings.as_deref(),
-            &event,
-        )
-        .await?
-        .ok_or_else(|| ApiError::not_found("tenant", &tenant))?;
-    st.refresh().await?;
-    Ok(Json(view(&t)?))
+    let change = Change {
+        display_name: body.display_name,
+        disabled: body.disabled,
+        settings: body.settings,
+    };
+    let row = lifecycle::update(&st, &tenant, &change, caller.sub()).await?;
+    Ok(Json(view(&row)?))
 }
 
 /// A tenant's public key.

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use warden_host::rollout::{Rollout, State};
 use warden_host::{CompositionSpec, Isolation, Layer, Verdict};
-use warden_store::{PackRow, Store, StoreError};
+use warden_store::{PackRow, Store, StoreError, TenantRow};
 
 /// Where a composition finds a pack.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -68,6 +68,13 @@ pub struct CompositionDoc {
     #[serde(default, deserialize_with = "warden_host::json_object::each")]
     #[schema(value_type = Vec<OverrideLayer>)]
     pub layers: Vec<Layer>,
+}
+
+impl CompositionDoc {
+    /// A tenant's stored composition document.
+    pub fn stored(row: &TenantRow) -> Result<CompositionDoc, StoreError> {
+        serde_json::from_str(&row.composition).map_err(|e| warden_store::corrupt("composition", e))
+    }
 }
 
 impl Default for CompositionDoc {
@@ -167,9 +174,7 @@ pub(crate) async fn versions(
 /// Open rollouts by pack name.
 pub async fn open_rollouts(store: &Store) -> Result<HashMap<String, Rollout>, StoreError> {
     let mut out = HashMap::new();
-    for doc in store.open_rollouts().await? {
-        let r: Rollout =
-            serde_json::from_str(&doc).map_err(|e| warden_store::corrupt("rollout", e))?;
+    for r in store.open_rollouts().await? {
         out.insert(r.pack.clone(), r);
     }
     Ok(out)
@@ -196,9 +201,7 @@ pub async fn resolve_under(
     if let Some(r) = proposed {
         rollouts.insert(r.pack.clone(), r.clone());
     }
-    let (fleet_text, _) = store.fleet_layer().await?;
-    let fleet: Layer =
-        serde_json::from_str(&fleet_text).map_err(|e| warden_store::corrupt("fleet layer", e))?;
+    let (fleet, _) = store.fleet_layer().await?;
     let mut packs = Vec::new();
     let mut shadow = Vec::new();
     for (i, r) in doc.packs.iter().enumerate() {

@@ -4,8 +4,13 @@
 //! request log with the request ([`super::request_log`]).
 
 use super::problem::{ApiError, Kind};
+use crate::api::packs::SIGNATURE_HEADER;
+use crate::catalog::upload::CatalogError;
 use crate::compositions::resolve::ResolveError;
+use crate::keys::SignatureError;
+use crate::rollouts::steps::StepError;
 use crate::state::StateError;
+use crate::tenants::lifecycle::TenantError;
 use crate::tenants::settings::SettingsError;
 use crate::trace_log::checkpointer::CheckpointError;
 use crate::trace_log::fleet_log::FleetKeyError;
@@ -37,6 +42,82 @@ fn compose(e: ComposeError) -> ApiError {
         ComposeError::CheckFailed { .. } => ApiError::new(Kind::Unavailable, e.to_string()),
         ComposeError::Interrupted(_) => ApiError::internal(e),
         e => ApiError::new(Kind::InvalidComposition, e.to_string()),
+    }
+}
+
+impl From<CatalogError> for ApiError {
+    fn from(e: CatalogError) -> Self {
+        match e {
+            CatalogError::TooLarge { .. } => ApiError::new(Kind::PayloadTooLarge, e.to_string()),
+            CatalogError::Unsigned(_) => ApiError::new(
+                Kind::SignatureRejected,
+                format!("{e}: send a `{SIGNATURE_HEADER}` header (see `warden pack sign`)"),
+            ),
+            CatalogError::Signature(SignatureError::Malformed) => ApiError::new(
+                Kind::SignatureRejected,
+                format!("`{SIGNATURE_HEADER}` header: {e}"),
+            ),
+            CatalogError::Untrusted(_) | CatalogError::Signature(_) => {
+                ApiError::new(Kind::SignatureRejected, e.to_string())
+            }
+            CatalogError::Invalid(e @ warden_host::LoadError::Interrupted(_)) => {
+                ApiError::internal(e)
+            }
+            CatalogError::Invalid(e) => ApiError::new(Kind::InvalidPack, e.to_string()),
+            CatalogError::Conflict {
+                ref existing,
+                ref uploaded,
+                ..
+            } => {
+                let extra = json!({"existing_digest": existing, "uploaded_digest": uploaded});
+                ApiError::new(Kind::Conflict, e.to_string()).with(extra)
+            }
+            CatalogError::State(e) => e.into(),
+            CatalogError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<StepError> for ApiError {
+    fn from(e: StepError) -> Self {
+        match e {
+            StepError::BadVersion { .. } | StepError::BadStart(_) => {
+                ApiError::new(Kind::Unprocessable, e.to_string())
+            }
+            StepError::NoSuchPack(_)
+            | StepError::NoSuchVersion(_)
+            | StepError::NoSuchRollout(_) => ApiError::new(Kind::NotFound, e.to_string()),
+            StepError::NotAllowed(_) | StepError::AlreadyOpen(_) => {
+                ApiError::new(Kind::Conflict, e.to_string())
+            }
+            StepError::Refused {
+                ref incompatible, ..
+            } => {
+                let extra = json!({ "incompatible": incompatible });
+                ApiError::new(Kind::Conflict, e.to_string()).with(extra)
+            }
+            StepError::Changed(_) => ApiError::new(Kind::VersionConflict, e.to_string()),
+            StepError::State(e) => e.into(),
+            StepError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<TenantError> for ApiError {
+    fn from(e: TenantError) -> Self {
+        match e {
+            TenantError::InvalidId(_) => {
+                ApiError::new(Kind::Unprocessable, e.to_string()).with(json!({"field": "id"}))
+            }
+            TenantError::DisplayName(_) => ApiError::new(Kind::Unprocessable, e.to_string())
+                .with(json!({"field": "display_name"})),
+            TenantError::Settings(e) => e.into(),
+            TenantError::Exists(_) => ApiError::new(Kind::Conflict, e.to_string()),
+            TenantError::NotFound(_) => ApiError::new(Kind::NotFound, e.to_string()),
+            e @ TenantError::Key { .. } => ApiError::internal(e),
+            TenantError::State(e) => e.into(),
+            TenantError::Store(e) => e.into(),
+        }
     }
 }
 
@@ -152,6 +233,26 @@ mod tests {
 
         let (status, _, _, _) = problem(CheckpointError::Empty("acme".into()));
         assert_eq!(status, 404);
+
+        let (status, _, extra, _) = problem(TenantError::InvalidId("Acme Corp".into()));
+        assert_eq!((status, extra), (422, Some(json!({"field": "id"}))));
+
+        let held = [("acme".to_owned(), "pack `x`: no version matches".to_owned())];
+        let (status, detail, extra, _) = problem(StepError::Refused {
+            pack: "treasury".into(),
+            to: "2.0.0".into(),
+            incompatible: held.into_iter().collect(),
+        });
+        assert_eq!(status, 409);
+        assert!(detail.contains("tenants `acme` cannot build"), "{detail}");
+        assert_eq!(
+            extra,
+            Some(json!({"incompatible": {"acme": "pack `x`: no version matches"}}))
+        );
+
+        let (status, detail, _, _) = problem(CatalogError::Unsigned("sha256:00".into()));
+        assert_eq!(status, 422);
+        assert!(detail.ends_with("send a `warden-signature` header (see `warden pack sign`)"));
     }
 
     #[test]

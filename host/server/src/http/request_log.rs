@@ -7,7 +7,7 @@
 //! ([`Cause`]): error conversions never log themselves.
 
 use super::problem::Cause;
-use crate::api::tenants::valid_tenant_id;
+use crate::tenants::lifecycle::valid_tenant_id;
 
 use axum::extract::Request;
 use axum::http::HeaderValue;

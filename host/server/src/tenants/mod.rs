@@ -3,5 +3,6 @@
 //! store; their runtimes in [`crate::state`]; their endpoints in
 //! [`crate::api::tenants`].
 
+pub mod lifecycle;
 pub mod settings;
 pub mod settings_error;

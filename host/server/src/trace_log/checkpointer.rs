@@ -136,8 +136,15 @@ pub async fn run_once(st: &AppState) -> Result<usize, StoreError> {
             let Some(row) = st.store().tenant(&s.tenant).await? else {
                 continue;
             };
-            let settings: TenantSettings = serde_json::from_str(&row.settings).unwrap_or_default();
-            settings.trace_or_default()
+            match TenantSettings::stored(&row) {
+                Ok(settings) => settings.trace_or_default(),
+                // Reported, not guessed at: the log gets no checkpoint
+                // until its settings load; the other logs still do.
+                Err(e) => {
+                    tracing::error!(log = %s.tenant, error = %e, "cannot read the log's checkpoint schedule");
+                    continue;
+                }
+            }
         };
         if due(&s, t.checkpoint_every_events, t.checkpoint_every_ms, now) {
             match checkpoint_now(st, &s.tenant).await {

@@ -9,6 +9,7 @@ mod bad_input;
 mod bad_requests;
 mod catalog;
 mod compositions;
+mod corrupt_rows;
 mod edge_table;
 mod evaluate;
 mod fleet_log;
