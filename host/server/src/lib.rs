@@ -5,6 +5,14 @@
 //! default) or PostgreSQL, with a tamper-evident trace log per tenant. The
 //! engine it runs is `warden-host`'s; the `warden` binary (`warden-cli`)
 //! starts it with [`Server`].
+//!
+//! A folder per domain, each with its own error type: [`tenants`],
+//! [`catalog`], [`compositions`], [`rollouts`], [`decisions`] and
+//! [`trace_log`]; [`state`] is what they share (the store, the engine, each
+//! tenant's runtime). [`api`] holds the handlers and [`http`] the HTTP
+//! layer: problems, extractors, the edge check, the request log, and the
+//! one mapping of domain errors to problems. `ARCHITECTURE.md` at the
+//! repository root maps the rest.
 #![deny(missing_docs)]
 
 pub mod api;
