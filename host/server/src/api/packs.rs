@@ -64,7 +64,6 @@ pub struct PackView {
 }
 
 fn version_view(row: &PackRow) -> PackVersionView {
-    let i = row.info.clone();
     PackVersionView {
         name: row.name.clone(),
         version: row.version.clone(),
@@ -76,8 +75,8 @@ fn version_view(row: &PackRow) -> PackVersionView {
         .to_owned(),
         digest: row.digest.clone(),
         size: row.size,
-        summary: i.summary,
-        rules: i.rules,
+        summary: row.info.summary.clone(),
+        rules: row.info.rules.clone(),
         publisher: row.publisher.clone(),
         uploaded_at: rfc3339(row.uploaded_ms),
         uploaded_by: row.uploaded_by.clone(),
