@@ -14,8 +14,12 @@ pub enum Role {
     FleetAdmin,
     /// Manages one tenant's composition and private packs.
     Operator,
-    /// Decides escalations.
+    /// Decides escalations: votes where a step names the token's `sub` or
+    /// one of its `groups`.
     Approver,
+    /// An agent approver: votes where a step names it as an agent (its
+    /// votes are advisory unless the policy counts them).
+    Agent,
     /// An agent runtime: asks for decisions.
     Runtime,
     /// Reads everything of a tenant, changes nothing.
@@ -29,6 +33,7 @@ impl Role {
             Role::FleetAdmin => "fleet-admin",
             Role::Operator => "operator",
             Role::Approver => "approver",
+            Role::Agent => "agent",
             Role::Runtime => "runtime",
             Role::Auditor => "auditor",
         }
@@ -40,6 +45,7 @@ impl Role {
             Role::FleetAdmin,
             Role::Operator,
             Role::Approver,
+            Role::Agent,
             Role::Runtime,
             Role::Auditor,
         ]
@@ -59,6 +65,10 @@ pub struct Claims {
     pub tenant: String,
     /// Granted roles.
     pub roles: Vec<Role>,
+    /// Groups the subject belongs to, as OIDC providers issue them
+    /// (approval steps may name a group).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
     /// Issued at (Unix seconds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iat: Option<u64>,
@@ -288,6 +298,7 @@ impl TokenSigner {
             exp: now.saturating_add(ttl.as_secs()),
             tenant: tenant.to_owned(),
             roles: roles.to_vec(),
+            groups: Vec::new(),
             iat: Some(now),
         };
         self.sign(&claims)

@@ -7,8 +7,8 @@
 //! starts it with [`Server`].
 //!
 //! A folder per domain, each with its own error type: [`tenants`],
-//! [`catalog`], [`compositions`], [`rollouts`], [`decisions`] and
-//! [`trace_log`]; [`state`] is what they share (the store, the engine, each
+//! [`catalog`], [`compositions`], [`rollouts`], [`decisions`],
+//! [`approvals`] and [`trace_log`]; [`state`] is what they share (the store, the engine, each
 //! tenant's runtime). [`api`] holds the handlers and [`http`] the HTTP
 //! layer: problems, extractors, the edge check, the request log, and the
 //! one mapping of domain errors to problems. `ARCHITECTURE.md` at the
@@ -16,6 +16,7 @@
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod approvals;
 pub mod auth;
 pub mod catalog;
 pub mod compositions;

@@ -280,6 +280,7 @@ impl Server {
         }
         if config.seed_demo {
             seed_tenant(&state, "demo", &builtins, Isolation::Reuse).await?;
+            seed_demo_approvals(&state, "demo").await?;
             if let Some(signer) = &local_signer {
                 let day = Duration::from_secs(24 * 3600);
                 let issue = |tenant: &str, roles: &[Role]| {
@@ -290,6 +291,19 @@ impl Server {
                 notes.push(format!(
                     "demo tenant token (runtime, operator, auditor; 24 h):\n  {}",
                     issue("demo", &[Role::Runtime, Role::Operator, Role::Auditor])?
+                ));
+                let approver = signer
+                    .sign(&crate::auth::Claims {
+                        sub: "demo-approver".to_owned(),
+                        exp: issued_at().saturating_add(day.as_secs()),
+                        tenant: "demo".to_owned(),
+                        roles: vec![Role::Approver],
+                        groups: vec!["finance".to_owned()],
+                        iat: Some(issued_at()),
+                    })
+                    .map_err(|e| ServeError::Setup(e.to_string()))?;
+                notes.push(format!(
+                    "demo approver token (approver `demo-approver`, group finance; 24 h):\n  {approver}"
                 ));
                 notes.push(format!(
                     "fleet admin token (24 h):\n  {}",
@@ -359,6 +373,11 @@ impl Server {
             self.state.clone(),
             self.prune_interval,
         ));
+        let timers = tokio::spawn(crate::approvals::timers::run(
+            self.state.clone(),
+            crate::approvals::timers::TICK,
+        ));
+        let feed = tokio::spawn(crate::approvals::waiters::listen(self.state.clone()));
         let app = router(self.state.clone());
         let served = match self.tls {
             None => {
@@ -387,6 +406,8 @@ impl Server {
         poller.abort();
         checkpoints.abort();
         pruning.abort();
+        timers.abort();
+        feed.abort();
         self.state.store().close().await;
         served.map_err(|source| ServeError::Listen {
             addr: self.addr,
@@ -461,6 +482,39 @@ async fn register_builtins(
         }
     }
     Ok(names)
+}
+
+fn issued_at() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Gives the demo tenant (if it has none) an approval policy: escalations
+/// routed `finance` go to the `finance` group for 4 hours, anything else to
+/// `demo-approver` for 1 hour; a deadline denies.
+async fn seed_demo_approvals(state: &AppState, tenant: &str) -> Result<(), ServeError> {
+    if state.store().approval_policy(tenant).await?.is_some() {
+        return Ok(());
+    }
+    let doc = serde_json::json!({
+        "routes": [{"name": "payments", "match": {"route": ["finance"]}, "policy": "finance"}],
+        "default_policy": "standard",
+        "policies": {
+            "finance": {"steps": [{"approvers": [{"group": "finance"}], "sla": "4h"}]},
+            "standard": {"steps": [{"approvers": [{"user": "demo-approver"}], "sla": "1h"}]}
+        }
+    });
+    let policy = serde_json::from_value(doc).map_err(|e| ServeError::Setup(e.to_string()))?;
+    crate::approvals::service::save_policy(state, tenant, SEED_ACTOR, 0, &policy)
+        .await
+        .map_err(|e| {
+            ServeError::Setup(format!(
+                "cannot seed the approval policy of `{tenant}`: {e}"
+            ))
+        })?;
+    Ok(())
 }
 
 /// The actor of the changes the server makes itself (seeding).

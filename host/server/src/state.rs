@@ -43,6 +43,8 @@ pub struct TenantRuntime {
     /// quarantined (its `quarantine.paced_per_s`; see
     /// [`crate::decisions::admission::Admission::pace`]).
     pub paced_per_s: u32,
+    /// The tenant's approval policy; `None`: escalations open no approval request.
+    pub approvals: Option<Arc<crate::approvals::service::TenantApprovals>>,
 }
 
 /// A composition document resolved and built.
@@ -168,6 +170,7 @@ struct Inner {
     breakers: warden_host::Breakers,
     admission: crate::decisions::admission::Admission,
     fleet_key: tokio::sync::OnceCell<ed25519_dalek::SigningKey>,
+    waiters: crate::approvals::waiters::Waiters,
 }
 
 /// Shadow differences being written at once, at most.
@@ -197,8 +200,14 @@ impl AppState {
             breakers: crate::decisions::quarantine::registry(config.store.clone()),
             admission: crate::decisions::admission::Admission::default(),
             fleet_key: tokio::sync::OnceCell::new(),
+            waiters: crate::approvals::waiters::Waiters::default(),
             config,
         })))
+    }
+
+    /// Runtimes waiting for approval outcomes ([`crate::approvals::waiters`]).
+    pub fn waiters(&self) -> &crate::approvals::waiters::Waiters {
+        &self.0.waiters
     }
 
     /// Fair admission of decisions across tenants ([`crate::decisions::admission`]).
@@ -357,6 +366,9 @@ impl AppState {
             None => String::new(),
         };
         let settings = TenantSettings::stored(&row)?;
+        let approvals = crate::approvals::service::policy(self, tenant)
+            .await?
+            .map(Arc::new);
         let breakers = &self.0.breakers;
         let guard = |c: Arc<Composition>| match Arc::try_unwrap(c) {
             Ok(c) => Arc::new(c.guarded(breakers, settings.quarantine_or_default())),
@@ -382,6 +394,7 @@ impl AppState {
             degraded: None,
             pace: Pace::default(),
             paced_per_s: settings.quarantine_or_default().paced_per_s,
+            approvals,
         });
         if let Ok(mut m) = self.0.runtimes.write() {
             m.insert(tenant.to_owned(), Arc::clone(&rt));
@@ -427,6 +440,7 @@ impl AppState {
             degraded: Some(why.clone()),
             pace: Pace::default(),
             paced_per_s: last.paced_per_s,
+            approvals: last.approvals.clone(),
         });
         if let Ok(mut m) = self.0.runtimes.write() {
             m.insert(tenant.to_owned(), Arc::clone(&rt));

@@ -5,11 +5,12 @@
 //! their own versioned sqlx migrations (`migrations/{sqlite,postgres}`) at
 //! start and share every query (portable SQL with `$n` parameters), so
 //! behaviour cannot drift between them. Tenants, the pack catalog,
-//! rollouts, and each tenant's hash-chained trace log (appends, heads,
+//! rollouts, approvals, and each tenant's hash-chained trace log (appends, heads,
 //! checkpoints, retention, queries) live here; what the rows mean is the
 //! server's (`warden-server`).
 #![deny(missing_docs)]
 
+mod approvals;
 mod change;
 mod checkpoints;
 mod custody;
@@ -21,6 +22,7 @@ mod trace;
 mod trace_query;
 mod trace_replay;
 
+pub use approvals::{APPROVALS_CHANNEL, ApprovalRow, Due, PendingFilter};
 pub use change::Audit;
 pub use checkpoints::LogStatus;
 pub use packs::{Inserted, PackRow, PackScope};

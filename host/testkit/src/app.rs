@@ -148,6 +148,24 @@ impl App {
             .unwrap()
     }
 
+    /// A token of `sub` for `tenant` with `roles` and `groups` (an approver).
+    pub fn token_for(&self, sub: &str, tenant: &str, roles: &[Role], groups: &[&str]) -> String {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        self.signer
+            .sign(&warden_server::auth::Claims {
+                sub: sub.to_owned(),
+                exp: now + 600,
+                tenant: tenant.to_owned(),
+                roles: roles.to_vec(),
+                groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+                iat: Some(now),
+            })
+            .unwrap()
+    }
+
     /// A fleet admin's token.
     pub fn admin(&self) -> String {
         self.token("*", &[Role::FleetAdmin])

@@ -1,5 +1,6 @@
 //! Decisions over HTTP: one request, or a batch.
 
+use crate::approvals::service::{ApprovalRef, Opening};
 use crate::auth::Role;
 use crate::compositions::resolve::Served;
 use crate::http::extract::{ApiJson, ApiQuery, Caller, parse_json};
@@ -40,6 +41,10 @@ pub struct EvaluateResponse {
     /// The decision's sequence number in the tenant's trace log (set once recorded).
     #[serde(default)]
     pub trace_seq: u64,
+    /// For an escalation under the tenant's approval policy: the approval
+    /// request it opened (wait for it, then redeem it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<Box<ApprovalRef>>,
 }
 
 /// How much of the explanation a decision response carries.
@@ -258,20 +263,36 @@ fn respond(
         serving: Arc::clone(&rt.serving),
         configuration: Arc::clone(&rt.config),
         trace_seq: 0,
+        approval: None,
     }
 }
 
-/// The trace event of a decision: the request after masking, the decision
-/// with its findings, the packs that ran, the configuration digest.
-fn event(rt: &TenantRuntime, req: &Request, r: &EvaluateResponse) -> Result<NewEvent, ApiError> {
+/// The trace event of a decision (the request after masking, the decision
+/// with its findings, the packs that ran, the configuration digest) and,
+/// for an escalation under an approval policy, the approval request it opens.
+fn event(
+    rt: &TenantRuntime,
+    req: &Request,
+    r: &EvaluateResponse,
+) -> Result<(NewEvent, Option<Opening>), ApiError> {
     let masked = rt.masker.mask(req);
-    Ok(events::decision_event(
-        &r.decision_id,
-        req,
-        &masked.request,
-        &masked.decision(&r.decision),
-        &rt.config,
-    )?)
+    let decision = masked.decision(&r.decision);
+    let event =
+        events::decision_event(&r.decision_id, req, &masked.request, &decision, &rt.config)?;
+    let opening = match &rt.approvals {
+        Some(a) if r.decision.verdict == warden_host::Verdict::Escalate => {
+            crate::approvals::service::open(
+                a,
+                req,
+                &masked.request,
+                &decision,
+                &r.decision_id,
+                &rt.config,
+            )?
+        }
+        _ => None,
+    };
+    Ok((event, opening))
 }
 
 /// Records decisions in the tenant's trace log before they are answered;
@@ -285,19 +306,39 @@ async fn record(
     if items.is_empty() {
         return Ok(());
     }
-    let events = items
-        .iter()
-        .map(|(q, r)| event(rt, q, r))
-        .collect::<Result<Vec<_>, _>>()?;
-    let records = st.appender().append(tenant, events).await.map_err(|e| {
-        ApiError::new(
-            Kind::Unavailable,
-            "the decision could not be recorded in the trace log; it was not made",
-        )
-        .caused_by(format!("cannot append to the trace log of `{tenant}`: {e}"))
-    })?;
-    for ((_, r), rec) in items.into_iter().zip(records) {
+    let mut events = Vec::with_capacity(items.len());
+    let mut openings = Vec::new();
+    for (i, (q, r)) in items.iter().enumerate() {
+        let (e, opening) = event(rt, q, r)?;
+        events.push(e);
+        if let Some(o) = opening {
+            openings.push((i, o));
+        }
+    }
+    // A decision's records first, in request order, then the approval
+    // events: the decision's sequence number stays its own event's.
+    let mut approvals = Vec::with_capacity(openings.len());
+    for (_, o) in &mut openings {
+        events.append(&mut o.events);
+        approvals.push(o.row.clone());
+    }
+    let records = st
+        .appender()
+        .append_with(tenant, events, approvals)
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                Kind::Unavailable,
+                "the decision could not be recorded in the trace log; it was not made",
+            )
+            .caused_by(format!("cannot append to the trace log of `{tenant}`: {e}"))
+        })?;
+    let mut items = items;
+    for ((_, r), rec) in items.iter_mut().zip(records) {
         r.trace_seq = rec.seq;
+    }
+    for (i, o) in openings {
+        items[i].1.approval = Some(Box::new(o.reference));
     }
     Ok(())
 }

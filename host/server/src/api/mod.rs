@@ -1,6 +1,7 @@
 //! The REST API: [`router`] builds the axum router and the OpenAPI document
 //! from the same route list, so they cannot drift.
 
+pub mod approvals;
 pub mod compositions;
 mod document;
 pub mod evaluate;
@@ -63,7 +64,7 @@ impl Modify for BearerAuth {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "warden control plane", description = "Tenants, pack catalog, rollouts and decisions."),
+    info(title = "warden control plane", description = "Tenants, pack catalog, rollouts, decisions and approvals."),
     modifiers(&BearerAuth),
     components(schemas(crate::http::problem::Problem))
 )]
@@ -111,6 +112,12 @@ fn api() -> OpenApiRouter<AppState> {
             compositions::get_fleet_layer,
             compositions::put_fleet_layer
         ))
+        .routes(routes!(approvals::get_policy, approvals::put_policy))
+        .routes(routes!(approvals::inbox))
+        .routes(routes!(approvals::get))
+        .routes(routes!(approvals::wait))
+        .routes(routes!(approvals::vote))
+        .routes(routes!(approvals::redeem))
         .routes(routes!(evaluate::evaluate))
         .routes(routes!(evaluate::batch))
         .merge(uploads)

@@ -5,6 +5,8 @@
 
 use super::problem::{ApiError, Kind};
 use crate::api::packs::SIGNATURE_HEADER;
+use crate::approvals::ApprovalError;
+use crate::approvals::record::{RedeemRefused, VoteRefused};
 use crate::catalog::upload::CatalogError;
 use crate::compositions::resolve::ResolveError;
 use crate::keys::SignatureError;
@@ -43,6 +45,52 @@ fn compose(e: ComposeError) -> ApiError {
         ComposeError::Interrupted(_) => ApiError::internal(e),
         e => ApiError::new(Kind::InvalidComposition, e.to_string()),
     }
+}
+
+impl From<ApprovalError> for ApiError {
+    fn from(e: ApprovalError) -> Self {
+        match e {
+            ApprovalError::Policy(e) => e.into(),
+            ApprovalError::Stale { current, .. } => ApiError::new(
+                Kind::VersionConflict,
+                format!("{e}; re-read it and apply your change again"),
+            )
+            .with(json!({"current_version": current})),
+            ApprovalError::NoPolicy(_) | ApprovalError::NotFound(_) => {
+                ApiError::new(Kind::NotFound, e.to_string())
+            }
+            ApprovalError::Vote(v) => vote_refused(v),
+            ApprovalError::Redeem(r) => {
+                let code = match r {
+                    RedeemRefused::NotApproved { .. } => "not-approved",
+                    RedeemRefused::Redeemed(_) => "redeemed",
+                    RedeemRefused::OtherAction(_) => "other-action",
+                };
+                ApiError::new(Kind::Conflict, r.to_string()).with(json!({"code": code}))
+            }
+            ApprovalError::Contended(_) => ApiError::new(Kind::Unavailable, e.to_string()),
+            ApprovalError::State(e) => e.into(),
+            ApprovalError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// A vote not taken: 403 when the caller may not vote on this step, 409
+/// when the request's state refuses it, 422 for the vote's own fields; the
+/// `code` member says which.
+fn vote_refused(v: VoteRefused) -> ApiError {
+    let (kind, code) = match &v {
+        VoteRefused::NotEligible(_) => (Kind::Forbidden, "not-eligible"),
+        VoteRefused::SelfApproval(_) => (Kind::Forbidden, "self-approval"),
+        VoteRefused::Resolved(_) => (Kind::Conflict, "resolved"),
+        VoteRefused::Late(_) => (Kind::Conflict, "deadline-passed"),
+        VoteRefused::Twice(_) => (Kind::Conflict, "voted-already"),
+        VoteRefused::ReasonRequired | VoteRefused::BadReason => {
+            return ApiError::new(Kind::Unprocessable, v.to_string())
+                .with(json!({"field": "reason"}));
+        }
+    };
+    ApiError::new(kind, v.to_string()).with(json!({"code": code}))
 }
 
 impl From<CatalogError> for ApiError {

@@ -17,6 +17,10 @@
 //! defect or an outage) is retried under the lock, and then request by
 //! request, so one bad event never fails the decisions it was batched with.
 //!
+//! A batch that opens approval requests (escalated decisions under an
+//! approval policy) is appended under the lock with its requests in the same
+//! transaction ([`Store::trace_append_with`]).
+//!
 //! [`DEPTH`] is 1: on two cores, overlapping batches made them smaller and
 //! the transactions more numerous, and measured slower (BENCHMARKS.md).
 
@@ -25,7 +29,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
-use warden_store::{Appended, NewEvent, Store, chain_events};
+use warden_store::{Appended, ApprovalRow, NewEvent, Store, chain_events};
 
 /// Most events taken into one batch.
 pub const MAX_BATCH: usize = 4096;
@@ -37,8 +41,13 @@ type Reply = oneshot::Sender<Result<Vec<Appended>, String>>;
 
 struct Job {
     events: Vec<NewEvent>,
+    approvals: Vec<ApprovalRow>,
     done: Reply,
 }
+
+/// One job's share of a batch: how many events, where to answer, and the
+/// approval requests it opens.
+type Waiter = (usize, Reply, Vec<ApprovalRow>);
 
 /// The handle handlers append through. Cheap to clone.
 #[derive(Clone)]
@@ -84,9 +93,23 @@ impl Appender {
         tenant: &str,
         events: Vec<NewEvent>,
     ) -> Result<Vec<Appended>, String> {
+        self.append_with(tenant, events, Vec::new()).await
+    }
+
+    /// Appends `events` and inserts `approvals` in the same transaction.
+    pub async fn append_with(
+        &self,
+        tenant: &str,
+        events: Vec<NewEvent>,
+        approvals: Vec<ApprovalRow>,
+    ) -> Result<Vec<Appended>, String> {
         let (done, wait) = oneshot::channel();
         self.lane(tenant)?
-            .send(Job { events, done })
+            .send(Job {
+                events,
+                approvals,
+                done,
+            })
             .await
             .map_err(|_| "the trace appender has stopped".to_owned())?;
         wait.await
@@ -149,14 +172,16 @@ async fn lane(store: Store, tenant: String, mut rx: mpsc::Receiver<Job>) {
                     }
                 }
                 let mut events = Vec::with_capacity(n);
-                let mut waiters = Vec::with_capacity(jobs.len());
+                let mut waiters: Vec<Waiter> = Vec::with_capacity(jobs.len());
+                let mut opens = false;
                 for j in jobs {
-                    waiters.push((j.events.len(), j.done));
+                    opens |= !j.approvals.is_empty();
+                    waiters.push((j.events.len(), j.done, j.approvals));
                     events.extend(j.events);
                 }
                 let (store, tenant) = (store.clone(), Arc::clone(&tenant));
                 match predicted.take() {
-                    Some(before) => {
+                    Some(before) if !opens => {
                         let mut after = before.clone();
                         match chain_events(&mut after, &events) {
                             Ok(rows) => {
@@ -168,7 +193,7 @@ async fn lane(store: Store, tenant: String, mut rx: mpsc::Receiver<Job>) {
                             Err(e) => fail(waiters, &e.to_string()),
                         }
                     }
-                    None => {
+                    _ => {
                         inflight.spawn(async move { commit_locked(&store, &tenant, &events, waiters).await });
                     }
                 }
@@ -179,15 +204,15 @@ async fn lane(store: Store, tenant: String, mut rx: mpsc::Receiver<Job>) {
     while inflight.join_next().await.is_some() {}
 }
 
-fn fail(waiters: Vec<(usize, Reply)>, msg: &str) {
-    for (_, done) in waiters {
+fn fail(waiters: Vec<Waiter>, msg: &str) {
+    for (_, done, _) in waiters {
         let _ = done.send(Err(msg.to_owned()));
     }
 }
 
-fn answer(waiters: Vec<(usize, Reply)>, records: Vec<Appended>) {
+fn answer(waiters: Vec<Waiter>, records: Vec<Appended>) {
     let mut records = records.into_iter();
-    for (n, done) in waiters {
+    for (n, done, _) in waiters {
         let _ = done.send(Ok(records.by_ref().take(n).collect()));
     }
 }
@@ -196,9 +221,10 @@ async fn commit_locked(
     store: &Store,
     tenant: &str,
     events: &[NewEvent],
-    waiters: Vec<(usize, Reply)>,
+    waiters: Vec<Waiter>,
 ) -> Outcome {
-    match store.trace_append_locked(tenant, events).await {
+    let approvals: Vec<ApprovalRow> = waiters.iter().flat_map(|w| w.2.clone()).collect();
+    match store.trace_append_with(tenant, events, &approvals).await {
         Ok((records, chain)) => {
             answer(waiters, records);
             Outcome {
@@ -226,20 +252,22 @@ async fn commit_each(
     store: &Store,
     tenant: &str,
     events: &[NewEvent],
-    waiters: Vec<(usize, Reply)>,
+    waiters: Vec<Waiter>,
 ) -> Outcome {
     let mut committed = None;
     let mut at = 0;
-    for (n, done) in waiters {
+    for (n, done, approvals) in waiters {
         let mine = &events[at..at + n];
         at += n;
-        let _ = done.send(match store.trace_append_locked(tenant, mine).await {
-            Ok((records, chain)) => {
-                committed = Some(chain);
-                Ok(records)
-            }
-            Err(e) => Err(e.to_string()),
-        });
+        let _ = done.send(
+            match store.trace_append_with(tenant, mine, &approvals).await {
+                Ok((records, chain)) => {
+                    committed = Some(chain);
+                    Ok(records)
+                }
+                Err(e) => Err(e.to_string()),
+            },
+        );
     }
     Outcome {
         committed,
@@ -254,7 +282,7 @@ async fn commit_after(
     after: Chain,
     events: Vec<NewEvent>,
     rows: Vec<warden_store::Chained>,
-    waiters: Vec<(usize, Reply)>,
+    waiters: Vec<Waiter>,
 ) -> Outcome {
     match store
         .trace_append_after(tenant, &before, &after, &events, &rows)

@@ -8,16 +8,25 @@ use std::collections::BTreeSet;
 use warden_server::auth::Role;
 use warden_testkit::pack_bytes;
 
-pub(crate) const ALL_ROLES: [Role; 5] = [
+pub(crate) const ALL_ROLES: [Role; 6] = [
     Role::FleetAdmin,
     Role::Operator,
     Role::Approver,
+    Role::Agent,
     Role::Runtime,
     Role::Auditor,
 ];
 /// Roles that may read a tenant and its public key.
 pub(crate) const TENANT_READERS: &[Role] =
     &[Role::Operator, Role::Auditor, Role::Runtime, Role::Approver];
+/// Roles that may read a tenant's approval requests.
+pub(crate) const APPROVAL_READERS: &[Role] = &[
+    Role::Runtime,
+    Role::Approver,
+    Role::Agent,
+    Role::Operator,
+    Role::Auditor,
+];
 /// Roles that may read a tenant's composition and private packs.
 pub(crate) const OPS_AUDIT: &[Role] = &[Role::Operator, Role::Auditor];
 
@@ -80,6 +89,8 @@ pub(crate) struct Fixtures {
     pub(crate) fleet_layer_version: i64,
     /// A decision recorded in `acme`'s trace log.
     pub(crate) decision_id: String,
+    /// An approved (not redeemed) approval request of `acme`.
+    pub(crate) approval: String,
 }
 
 /// Tenants `acme` and `beta` on treasury; `rollout-demo` 1.0.0 and 2.0.0
@@ -120,10 +131,38 @@ pub(crate) async fn fixtures(app: &App) -> Fixtures {
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
+    let decision_id = r.json["decision_id"].as_str().unwrap().to_owned();
+    let r = app
+        .put(
+            "/v1/tenants/acme/approval-policy",
+            &op,
+            &json!({"version": 0, "policy": {"default_policy": "p", "policies": {"p": {
+                "steps": [{"approvers": [{"user": "alice"}], "sla": "1h"}]}}}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
+    let r = app
+        .post(
+            "/v1/tenants/acme/evaluate",
+            &rt,
+            &payment("acme", "r-esc", 450_000),
+        )
+        .await;
+    let approval = r.json["approval"]["id"].as_str().unwrap().to_owned();
+    let alice = app.token_for("alice", "acme", &[Role::Approver], &[]);
+    let r = app
+        .post(
+            &format!("/v1/tenants/acme/approvals/{approval}/votes"),
+            &alice,
+            &json!({"choice": "approve"}),
+        )
+        .await;
+    assert_eq!(r.json["status"], "approved", "{:?}", r.json);
     Fixtures {
         rollout,
         fleet_layer_version,
-        decision_id: r.json["decision_id"].as_str().unwrap().to_owned(),
+        decision_id,
+        approval,
     }
 }
 
@@ -219,6 +258,70 @@ pub(crate) fn endpoints(fx: &Fixtures) -> Vec<Endpoint> {
             Json(json!({"version": fx.fleet_layer_version,
                         "layer": {"name": "fleet", "packs": {}}})),
             OK,
+        ),
+        // Approvals: the fixture's request is approved, so a vote finds it
+        // resolved and a redemption for another action is refused.
+        ep(
+            Method::GET,
+            "/v1/tenants/{tenant}/approval-policy",
+            "/v1/tenants/acme/approval-policy",
+            Tenant(OPS_AUDIT),
+            Empty,
+            OK,
+        ),
+        ep(
+            Method::PUT,
+            "/v1/tenants/{tenant}/approval-policy",
+            "/v1/tenants/acme/approval-policy",
+            Tenant(&[Role::Operator]),
+            Json(
+                json!({"version": 99, "policy": {"default_policy": "p", "policies": {"p": {
+                "steps": [{"approvers": [{"user": "alice"}], "sla": "1h"}]}}}}),
+            ),
+            StatusCode::CONFLICT,
+        ),
+        ep(
+            Method::GET,
+            "/v1/tenants/{tenant}/approvals",
+            "/v1/tenants/acme/approvals",
+            Tenant(&[Role::Approver, Role::Agent, Role::Operator, Role::Auditor]),
+            Empty,
+            OK,
+        ),
+        ep(
+            Method::GET,
+            "/v1/tenants/{tenant}/approvals/{id}",
+            &format!("/v1/tenants/acme/approvals/{}", fx.approval),
+            Tenant(APPROVAL_READERS),
+            Empty,
+            OK,
+        ),
+        ep(
+            Method::GET,
+            "/v1/tenants/{tenant}/approvals/{id}/wait",
+            &format!(
+                "/v1/tenants/acme/approvals/{}/wait?timeout_s=0",
+                fx.approval
+            ),
+            Tenant(APPROVAL_READERS),
+            Empty,
+            OK,
+        ),
+        ep(
+            Method::POST,
+            "/v1/tenants/{tenant}/approvals/{id}/votes",
+            &format!("/v1/tenants/acme/approvals/{}/votes", fx.approval),
+            Tenant(&[Role::Approver, Role::Agent]),
+            Json(json!({"choice": "approve", "reason": "ok"})),
+            StatusCode::CONFLICT,
+        ),
+        ep(
+            Method::POST,
+            "/v1/tenants/{tenant}/approvals/{id}/redeem",
+            &format!("/v1/tenants/acme/approvals/{}/redeem", fx.approval),
+            Tenant(&[Role::Runtime]),
+            Json(json!({"request_digest": format!("sha256:{}", "0".repeat(64))})),
+            StatusCode::CONFLICT,
         ),
         // Decisions.
         ep(

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod admin_log;
+mod approvals;
 mod auth;
 mod auth_table;
 mod bad_input;

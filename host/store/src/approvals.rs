@@ -1,0 +1,322 @@
+//! Approval rows: a tenant's versioned approval policy, and approval
+//! requests. A request is inserted in the transaction that appends its
+//! escalated decision ([`Store::trace_append_with`]); every later change is
+//! a compare-and-swap on its `version` in the transaction that appends the
+//! change's trace events, so a change and its record commit together, and
+//! two servers racing for one change (a vote and a deadline, two votes)
+//! cannot both win.
+
+use super::{Audit, Backend, NewEvent, Page, Saved, Store, StoreError, now_ms};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+/// The PostgreSQL channel a committed approval change is announced on
+/// (the payload is the approval id), so every server wakes its waiters.
+pub const APPROVALS_CHANNEL: &str = "warden_approvals";
+
+/// An approval request as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalRow {
+    /// Approval id (time-ordered).
+    pub id: String,
+    /// The tenant.
+    pub tenant: String,
+    /// The request (run) id of the escalated decision.
+    pub request_id: String,
+    /// The escalated decision's id.
+    pub decision_id: String,
+    /// `pending`, `approved`, `denied` or `timed-out` (the server's words).
+    pub status: String,
+    /// The current step's deadline (Unix ms) while pending.
+    pub deadline_ms: Option<i64>,
+    /// Who may vote on the current step, space-delimited `kind:name`
+    /// tokens with a space before and after each.
+    pub eligible: String,
+    /// Compare-and-swap version; 1 when inserted.
+    pub version: i64,
+    /// When it was opened (Unix ms).
+    pub created_ms: i64,
+    /// When it last changed (Unix ms).
+    pub updated_ms: i64,
+    /// The record (JSON), the server's to read.
+    pub doc: String,
+}
+
+const COLUMNS: &str = "id, tenant, request_id, decision_id, status, deadline_ms, eligible, \
+                       version, created_ms, updated_ms, doc";
+
+fn row(r: &AnyRow) -> Result<ApprovalRow, StoreError> {
+    Ok(ApprovalRow {
+        id: r.try_get("id")?,
+        tenant: r.try_get("tenant")?,
+        request_id: r.try_get("request_id")?,
+        decision_id: r.try_get("decision_id")?,
+        status: r.try_get("status")?,
+        deadline_ms: r.try_get("deadline_ms")?,
+        eligible: r.try_get("eligible")?,
+        version: r.try_get("version")?,
+        created_ms: r.try_get("created_ms")?,
+        updated_ms: r.try_get("updated_ms")?,
+        doc: r.try_get("doc")?,
+    })
+}
+
+/// A request due for its deadline: which, and at what version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Due {
+    /// The tenant.
+    pub tenant: String,
+    /// The approval id.
+    pub id: String,
+}
+
+/// What the pending list of one approver selects on.
+#[derive(Debug, Clone, Default)]
+pub struct PendingFilter {
+    /// The `kind:name` tokens the caller answers to (`user:alice`,
+    /// `group:finance`); a request is listed if its current step names any.
+    /// Empty: every pending request (auditors).
+    pub eligible: Vec<String>,
+    /// Only requests of this run.
+    pub request_id: Option<String>,
+}
+
+/// Inserts approval rows inside `tx` (the escalated decisions' append).
+pub(super) async fn insert_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    rows: &[ApprovalRow],
+) -> Result<(), StoreError> {
+    for a in rows {
+        sqlx::query(&format!(
+            "INSERT INTO approvals ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        ))
+        .bind(&a.id)
+        .bind(&a.tenant)
+        .bind(&a.request_id)
+        .bind(&a.decision_id)
+        .bind(&a.status)
+        .bind(a.deadline_ms)
+        .bind(&a.eligible)
+        .bind(a.version)
+        .bind(a.created_ms)
+        .bind(a.updated_ms)
+        .bind(&a.doc)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Announces committed changes to every server's waiters (PostgreSQL; the
+/// notification is delivered when `tx` commits, and not at all if it does not).
+pub(super) async fn notify_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    backend: Backend,
+    ids: impl Iterator<Item = &str>,
+) -> Result<(), StoreError> {
+    if backend != Backend::Postgres {
+        return Ok(());
+    }
+    for id in ids {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(APPROVALS_CHANNEL)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// The tenant's approval policy document and its version, if saved.
+    pub async fn approval_policy(&self, tenant: &str) -> Result<Option<(i64, String)>, StoreError> {
+        let r = sqlx::query("SELECT version, doc FROM approval_policies WHERE tenant = $1")
+            .bind(tenant)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match r {
+            Some(r) => Some((r.try_get(0)?, r.try_get(1)?)),
+            None => None,
+        })
+    }
+
+    /// Saves the tenant's approval policy, recorded by `audit`, if its
+    /// version is still `expected` (0: none saved yet). The new version is
+    /// `expected + 1`.
+    pub async fn save_approval_policy(
+        &self,
+        tenant: &str,
+        expected: i64,
+        doc: &str,
+        audit: &Audit,
+    ) -> Result<Saved, StoreError> {
+        if self.tenant(tenant).await?.is_none() {
+            return Ok(Saved::NotFound);
+        }
+        let mut tx = self.pool.begin().await?;
+        let done = if expected == 0 {
+            sqlx::query(
+                "INSERT INTO approval_policies (tenant, version, doc, updated_ms) \
+                 VALUES ($1, 1, $2, $3) ON CONFLICT (tenant) DO NOTHING",
+            )
+            .bind(tenant)
+            .bind(doc)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?
+        } else {
+            sqlx::query(
+                "UPDATE approval_policies SET version = version + 1, doc = $1, updated_ms = $2 \
+                 WHERE tenant = $3 AND version = $4",
+            )
+            .bind(doc)
+            .bind(now_ms())
+            .bind(tenant)
+            .bind(expected)
+            .execute(&mut *tx)
+            .await?
+        };
+        if done.rows_affected() == 0 {
+            drop(tx);
+            let current = self.approval_policy(tenant).await?.map_or(0, |(v, _)| v);
+            return Ok(Saved::Stale(current));
+        }
+        self.commit_change(tx, audit).await?;
+        Ok(Saved::Ok(expected + 1))
+    }
+
+    /// One approval request of `tenant`.
+    pub async fn approval(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> Result<Option<ApprovalRow>, StoreError> {
+        let r = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM approvals WHERE id = $1 AND tenant = $2"
+        ))
+        .bind(id)
+        .bind(tenant)
+        .fetch_optional(&self.pool)
+        .await?;
+        r.as_ref().map(row).transpose()
+    }
+
+    /// Pending requests of `tenant` that `filter` selects, oldest first,
+    /// after `cursor` (an id).
+    pub async fn pending_approvals(
+        &self,
+        tenant: &str,
+        filter: &PendingFilter,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<ApprovalRow>, StoreError> {
+        let mut sql = format!(
+            "SELECT {COLUMNS} FROM approvals WHERE tenant = $1 AND status = 'pending' AND id > $2"
+        );
+        let mut n = 2;
+        if filter.request_id.is_some() {
+            n += 1;
+            sql.push_str(&format!(" AND request_id = ${n}"));
+        }
+        if !filter.eligible.is_empty() {
+            let any: Vec<String> = filter
+                .eligible
+                .iter()
+                .map(|_| {
+                    n += 1;
+                    format!("eligible LIKE ${n}")
+                })
+                .collect();
+            sql.push_str(&format!(" AND ({})", any.join(" OR ")));
+        }
+        n += 1;
+        sql.push_str(&format!(" ORDER BY id LIMIT ${n}"));
+        let mut q = sqlx::query(&sql).bind(tenant).bind(cursor.unwrap_or(""));
+        if let Some(r) = &filter.request_id {
+            q = q.bind(r.as_str());
+        }
+        for e in &filter.eligible {
+            q = q.bind(format!("% {} %", e.replace(['%', '_', ' '], "")));
+        }
+        let rows = q
+            .bind(i64::try_from(limit + 1).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await?;
+        let rows = rows.iter().map(row).collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_rows(rows, limit, |a| a.id.clone()))
+    }
+
+    /// Pending requests whose deadline is at or before `now_ms`, earliest
+    /// first, across tenants.
+    pub async fn due_approvals(&self, now_ms: i64, limit: usize) -> Result<Vec<Due>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT tenant, id FROM approvals WHERE status = 'pending' AND deadline_ms <= $1 \
+             ORDER BY deadline_ms LIMIT $2",
+        )
+        .bind(now_ms)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Due {
+                    tenant: r.try_get(0)?,
+                    id: r.try_get(1)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Replaces the approval `next.id` if its stored version is still
+    /// `next.version - 1`, appending `events` to its tenant's log in the
+    /// same transaction. `false`: it changed meanwhile (nothing written).
+    pub async fn approval_transition(
+        &self,
+        next: &ApprovalRow,
+        events: &[NewEvent],
+    ) -> Result<bool, StoreError> {
+        let _turn = self.write_turn().await;
+        let mut tx = self.pool.begin().await?;
+        // The row first, then the log's head: the order every approval
+        // change takes, so two of them cannot wait on each other.
+        let done = sqlx::query(
+            "UPDATE approvals SET status = $1, deadline_ms = $2, eligible = $3, version = $4, \
+             updated_ms = $5, doc = $6 WHERE id = $7 AND tenant = $8 AND version = $9",
+        )
+        .bind(&next.status)
+        .bind(next.deadline_ms)
+        .bind(&next.eligible)
+        .bind(next.version)
+        .bind(next.updated_ms)
+        .bind(&next.doc)
+        .bind(&next.id)
+        .bind(&next.tenant)
+        .bind(next.version - 1)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        if !events.is_empty() {
+            self.append_in(&mut tx, &next.tenant, events).await?;
+        }
+        notify_in(&mut tx, self.backend, std::iter::once(next.id.as_str())).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// A listener for committed approval changes on PostgreSQL (each
+    /// notification's payload is an approval id); `None` on SQLite, where
+    /// one process sees all its own changes.
+    pub async fn approval_listener(
+        &self,
+    ) -> Result<Option<sqlx::postgres::PgListener>, StoreError> {
+        let Some(pool) = &self.append_pool else {
+            return Ok(None);
+        };
+        let mut l = sqlx::postgres::PgListener::connect_with(pool).await?;
+        l.listen(APPROVALS_CHANNEL).await?;
+        Ok(Some(l))
+    }
+}
