@@ -4,6 +4,7 @@
 
 mod admin_log;
 mod approvals;
+mod approvals_fleet;
 mod auth;
 mod auth_table;
 mod bad_input;
