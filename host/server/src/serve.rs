@@ -377,7 +377,7 @@ impl Server {
             self.state.clone(),
             crate::approvals::timers::TICK,
         ));
-        let feed = tokio::spawn(crate::approvals::waiters::listen(self.state.clone()));
+        let feed = tokio::spawn(crate::approvals::feed::listen(self.state.clone()));
         let app = router(self.state.clone());
         let served = match self.tls {
             None => {

@@ -5,6 +5,7 @@
 use super::auth::Authenticator;
 use super::keys::KeyError;
 use super::keys::{MasterKey, Publisher};
+use crate::approvals::policy::TenantApprovals;
 use crate::compositions::resolve::{self, CompositionDoc, ResolveError, Served};
 use crate::decisions::pace::Pace;
 use crate::tenants::settings::TenantSettings;
@@ -44,7 +45,7 @@ pub struct TenantRuntime {
     /// [`crate::decisions::admission::Admission::pace`]).
     pub paced_per_s: u32,
     /// The tenant's approval policy; `None`: escalations open no approval request.
-    pub approvals: Option<Arc<crate::approvals::service::TenantApprovals>>,
+    pub approvals: Option<Arc<TenantApprovals>>,
 }
 
 /// A composition document resolved and built.
@@ -366,9 +367,10 @@ impl AppState {
             None => String::new(),
         };
         let settings = TenantSettings::stored(&row)?;
-        let approvals = crate::approvals::service::policy(self, tenant)
-            .await?
-            .map(Arc::new);
+        let approvals = match self.store().approval_policy(tenant).await? {
+            Some((v, doc)) => Some(Arc::new(TenantApprovals::stored(v, &doc)?)),
+            None => None,
+        };
         let breakers = &self.0.breakers;
         let guard = |c: Arc<Composition>| match Arc::try_unwrap(c) {
             Ok(c) => Arc::new(c.guarded(breakers, settings.quarantine_or_default())),

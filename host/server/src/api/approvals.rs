@@ -401,7 +401,10 @@ pub struct VoteBody {
     pub choice: Choice,
     /// Why (required to deny, and always where the policy says so).
     #[serde(default)]
-    #[schema(max_length = 4096)]
+    #[schema(
+        max_length = 4096,
+        pattern = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub reason: Option<String>,
 }
 
@@ -446,7 +449,7 @@ pub struct RedeemBody {
     /// The digest of the action about to run: `sha256:` and the hex SHA-256
     /// of the request's RFC 8785 form (the decision response's
     /// `approval.request_digest`).
-    #[schema(max_length = 71)]
+    #[schema(pattern = "^sha256:[0-9a-f]{64}$")]
     pub request_digest: String,
 }
 
@@ -468,7 +471,19 @@ pub async fn redeem(
 ) -> Result<Json<ApprovalView>, ApiError> {
     caller.tenant(&tenant, &[Role::Runtime])?;
     check_id(&id)?;
-    body_text("request_digest", &body.request_digest, 71)?;
+    let d = &body.request_digest;
+    if !(d.len() == 71
+        && d.starts_with("sha256:")
+        && d[7..]
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+    {
+        return Err(ApiError::new(
+            Kind::Unprocessable,
+            "`request_digest` must be `sha256:` and 64 lower-case hex digits",
+        )
+        .with(serde_json::json!({"field": "request_digest"})));
+    }
     let r = service::redeem(&st, &tenant, &id, &body.request_digest, caller.sub()).await?;
     Ok(Json(view(&r)))
 }

@@ -5,10 +5,12 @@
 //! its own transaction; votes, deadlines ([`timers`]) and the runtime's
 //! redemption move the request's record ([`record`], pure) through
 //! compare-and-swap changes that commit with their trace events
-//! ([`service`]). Runtimes wait for outcomes without polling ([`waiters`]).
+//! ([`service`]). Runtimes wait for outcomes without polling ([`waiters`],
+//! woken across servers by [`feed`]).
 //! Design: `docs/adr/0028-approvals.md`.
 
 pub mod error;
+pub mod feed;
 pub mod glob;
 pub mod policy;
 pub mod record;

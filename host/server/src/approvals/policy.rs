@@ -29,6 +29,24 @@ pub const SLA_RANGE: (std::time::Duration, std::time::Duration) = (
     std::time::Duration::from_secs(30 * 24 * 3600),
 );
 
+/// A tenant's approval policy with its version, as its runtime holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TenantApprovals {
+    /// The document's version.
+    pub version: i64,
+    /// The document.
+    pub policy: ApprovalPolicy,
+}
+
+impl TenantApprovals {
+    /// The tenant's stored policy (`version`, `doc`), parsed.
+    pub fn stored(version: i64, doc: &str) -> Result<TenantApprovals, warden_store::StoreError> {
+        let policy =
+            serde_json::from_str(doc).map_err(|e| warden_store::corrupt("approval policy", e))?;
+        Ok(TenantApprovals { version, policy })
+    }
+}
+
 /// A tenant's approval policy document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

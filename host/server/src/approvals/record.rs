@@ -11,7 +11,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use warden_host::Request;
 
-/// Longest reason given with a vote, in bytes.
+/// Longest reason given with a vote, in characters.
 pub const MAX_REASON: usize = 4096;
 
 /// Where a request stands.
@@ -219,8 +219,9 @@ pub enum VoteRefused {
     /// The policy wants a reason (a deny always does).
     #[error("a vote on this request must give a `reason`")]
     ReasonRequired,
-    /// The reason is too long or holds a control character other than newlines.
-    #[error("`reason` must be at most {MAX_REASON} bytes without control characters")]
+    /// The reason is too long or holds a control character other than a
+    /// tab or line break.
+    #[error("`reason` must be at most {MAX_REASON} characters without control characters")]
     BadReason,
 }
 
@@ -263,8 +264,10 @@ fn clean_reason(reason: Option<&str>) -> Result<Option<String>, VoteRefused> {
     match reason.map(str::trim) {
         None | Some("") => Ok(None),
         Some(r)
-            if r.len() <= MAX_REASON
-                && !r.chars().any(|c| c.is_control() && c != '\n' && c != '\t') =>
+            if r.chars().count() <= MAX_REASON
+                && !r
+                    .chars()
+                    .any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r')) =>
         {
             Ok(Some(r.to_owned()))
         }

@@ -6,7 +6,7 @@
 //! (resolved, late, twice) rather than lost or applied twice.
 
 use crate::approvals::error::ApprovalError;
-use crate::approvals::policy::ApprovalPolicy;
+use crate::approvals::policy::{ApprovalPolicy, TenantApprovals};
 use crate::approvals::record::{ApprovalRecord, Choice, Happened, Status, Voter, deadline};
 use crate::state::AppState;
 use crate::trace_log::events::{self, audit};
@@ -38,15 +38,6 @@ pub mod kind {
     pub const POLICY_CHANGED: &str = "approval-policy-changed";
 }
 
-/// A tenant's approval policy with its version, as its runtime holds it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TenantApprovals {
-    /// The document's version.
-    pub version: i64,
-    /// The document.
-    pub policy: ApprovalPolicy,
-}
-
 /// What a decision response says about the approval request it opened.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, ToSchema)]
 pub struct ApprovalRef {
@@ -61,6 +52,13 @@ pub struct ApprovalRef {
     /// What to present when redeeming an approval: `sha256:` and the hex
     /// SHA-256 of the request's RFC 8785 (JCS) form.
     pub request_digest: String,
+}
+
+/// Unix milliseconds as RFC 3339.
+fn rfc3339(ms: i64) -> String {
+    let t =
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    humantime::format_rfc3339_millis(t).to_string()
 }
 
 /// `sha256:` and the hex SHA-256 of `req`'s canonical (RFC 8785) JSON.
@@ -141,7 +139,7 @@ pub fn open(
         id: record.id.clone(),
         status: Status::Pending,
         policy: record.policy_name.clone(),
-        deadline: crate::api::rfc3339(record.deadline_ms),
+        deadline: rfc3339(record.deadline_ms),
         request_digest: record.request_digest.clone(),
     };
     Ok(Some(Opening {
@@ -203,7 +201,7 @@ fn step_event(r: &ApprovalRecord) -> Result<NewEvent, StoreError> {
         r,
         kind::STEP_STARTED,
         json!({"step": r.step, "approvers": approvers,
-               "deadline": crate::api::rfc3339(r.deadline_ms)}),
+               "deadline": rfc3339(r.deadline_ms)}),
     )
 }
 
@@ -234,12 +232,10 @@ fn events_of(next: &ApprovalRecord, happened: &[Happened]) -> Result<Vec<NewEven
 
 /// The tenant's stored approval policy and its version.
 pub async fn policy(st: &AppState, tenant: &str) -> Result<Option<TenantApprovals>, StoreError> {
-    let Some((version, doc)) = st.store().approval_policy(tenant).await? else {
-        return Ok(None);
-    };
-    let policy =
-        serde_json::from_str(&doc).map_err(|e| warden_store::corrupt("approval policy", e))?;
-    Ok(Some(TenantApprovals { version, policy }))
+    match st.store().approval_policy(tenant).await? {
+        Some((version, doc)) => TenantApprovals::stored(version, &doc).map(Some),
+        None => Ok(None),
+    }
 }
 
 /// Replaces the tenant's approval policy if it is still at `expected`

@@ -2,7 +2,7 @@
 //! a [`Notify`] for that approval and is woken by the change, never by
 //! polling the database. A change committed by this server wakes them
 //! directly; one committed by another server arrives as a PostgreSQL
-//! notification ([`listen`]). If the listener loses its connection, every
+//! notification ([`crate::approvals::feed`]). If the listener loses its connection, every
 //! waiter is woken to read the state again, so none sleeps through a change.
 
 use std::collections::HashMap;
@@ -70,37 +70,5 @@ impl Waiters {
     /// Whether nobody waits.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-}
-
-/// Follows other servers' approval changes (PostgreSQL `LISTEN`) and
-/// wakes this server's waiters; returns at once on SQLite. Runs until
-/// aborted, reconnecting after a failure.
-pub async fn listen(state: crate::state::AppState) {
-    loop {
-        let mut listener = match state.store().approval_listener().await {
-            Ok(Some(l)) => l,
-            Ok(None) => return,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for approval changes; retrying");
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        // Anything committed while nobody listened: everyone reads again.
-        state.waiters().wake_all();
-        loop {
-            match listener.try_recv().await {
-                Ok(Some(n)) => state.waiters().wake(n.payload()),
-                // The connection was lost and is re-established on the
-                // next call; a notification may have been missed.
-                Ok(None) => state.waiters().wake_all(),
-                Err(e) => {
-                    tracing::error!(error = %e, "approval change feed failed; reconnecting");
-                    break;
-                }
-            }
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }

@@ -9,7 +9,7 @@ use crate::harness::*;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 use std::time::Duration;
-use warden_server::approvals::{service, timers, waiters};
+use warden_server::approvals::{feed, service, timers};
 use warden_server::auth::Role;
 
 /// A second server on `app`'s database, with its master key (its data
@@ -117,7 +117,7 @@ async fn a_waiter_on_one_server_is_woken_by_a_vote_on_another() {
     let one = App::new(Backend::Postgres).await;
     let two = replica(&one).await;
     setup(&one, "1h", 1).await;
-    let feed = tokio::spawn(waiters::listen(two.state.clone()));
+    let feed = tokio::spawn(feed::listen(two.state.clone()));
     let id = escalate_batch(&one, "wake", 1).await.remove(0);
     // Resumable: a first wait ends pending at its bound, a second is woken.
     let r = service::wait(&two.state, "acme", &id, Duration::from_millis(200))
