@@ -22,6 +22,7 @@ pub mod catalog;
 pub mod compositions;
 pub mod decisions;
 pub mod http;
+pub mod inbox;
 pub mod keys;
 pub mod rollouts;
 mod serve;

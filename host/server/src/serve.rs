@@ -229,6 +229,7 @@ impl Server {
             notes.push("HS256 tokens are accepted: for development only".to_owned());
         }
         let mut local_signer = None;
+        let mut dev_login = None;
         if !auth.has_keys() {
             let (pem, created) = local_issuer(&config.data_dir)?;
             let signing = ed25519_dalek::pkcs8::DecodePrivateKey::from_pkcs8_pem(&pem)
@@ -239,6 +240,9 @@ impl Server {
                 &keys::verifying_key_pem(&signing.verifying_key())?,
             )?;
             local_signer = TokenSigner::from_pem(&pem).ok();
+            if config.seed_demo {
+                dev_login = TokenSigner::from_pem(&pem).ok();
+            }
             notes.push(format!(
                 "no --jwt-public-key given: trusting the local issuer key {}{} (`warden token issue` signs with it)",
                 local_issuer_path(&config.data_dir).display(),
@@ -268,6 +272,10 @@ impl Server {
                 .clone()
                 .unwrap_or_else(|| config.data_dir.join("anchors")),
             fleet_trace: config.fleet_trace.clone(),
+            inbox: crate::inbox::InboxConfig {
+                secure_cookies: config.tls.is_some(),
+                dev_login,
+            },
         })
         .await?;
         let mut builtins = Vec::new();

@@ -158,6 +158,8 @@ pub struct StateConfig {
     pub anchor_dir: std::path::PathBuf,
     /// The fleet log's checkpoint schedule and anchors ([`crate::trace_log::fleet_log`]).
     pub fleet_trace: crate::trace_log::settings::TraceSettings,
+    /// The approvers' web inbox: cookie security and the development login.
+    pub inbox: crate::inbox::InboxConfig,
 }
 
 struct Inner {
@@ -204,6 +206,11 @@ impl AppState {
             waiters: crate::approvals::waiters::Waiters::default(),
             config,
         })))
+    }
+
+    /// The web inbox's configuration ([`crate::inbox`]).
+    pub fn inbox(&self) -> &crate::inbox::InboxConfig {
+        &self.0.config.inbox
     }
 
     /// Runtimes waiting for approval outcomes ([`crate::approvals::waiters`]).

@@ -188,6 +188,7 @@ pub fn router(state: AppState) -> Router {
     let (router, doc) = api().split_for_parts();
     let doc = std::sync::Arc::new(complete(doc));
     router
+        .merge(crate::inbox::router())
         .route_layer(crate::http::edge::CheckUri)
         .route(
             "/openapi.json",

@@ -16,6 +16,7 @@ mod edge_table;
 mod evaluate;
 mod fleet_log;
 mod harness;
+mod inbox;
 mod integrity;
 mod openapi;
 mod poisoned;
