@@ -205,7 +205,25 @@ fn test(root: &Path) -> Result<()> {
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
     run(Command::new(target.join("debug").join("examples").join("embed")).current_dir(root))?;
-    api_test(root, &target)
+    api_test(root, &target)?;
+    browser_test(root, &target)
+}
+
+/// The web inbox end to end in headless Chromium (tests/browser/run.py):
+/// Debian's `chromium` and `chromium-driver` (installed by `.ci/run`),
+/// selenium in the API test's virtualenv, the `warden` binary the tests built.
+fn browser_test(root: &Path, target: &Path) -> Result<()> {
+    let bin = target.join("api-venv").join("bin");
+    run(Command::new(bin.join("pip"))
+        .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
+        .arg(root.join("tests").join("browser").join("requirements.txt")))?;
+    run(Command::new(bin.join("python"))
+        .current_dir(root)
+        .arg(root.join("tests").join("browser").join("run.py"))
+        .arg("--warden")
+        .arg(target.join("debug").join("warden"))
+        .arg("--packs")
+        .arg(root.join("target").join("packs")))
 }
 
 /// The path of the toolchain's `clippy-driver` (rustup's, for the pinned

@@ -272,7 +272,7 @@ impl Server {
                 .clone()
                 .unwrap_or_else(|| config.data_dir.join("anchors")),
             fleet_trace: config.fleet_trace.clone(),
-            inbox: crate::inbox::InboxConfig {
+            inbox: crate::inbox::config::InboxConfig {
                 secure_cookies: config.tls.is_some(),
                 dev_login,
             },

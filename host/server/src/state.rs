@@ -159,7 +159,7 @@ pub struct StateConfig {
     /// The fleet log's checkpoint schedule and anchors ([`crate::trace_log::fleet_log`]).
     pub fleet_trace: crate::trace_log::settings::TraceSettings,
     /// The approvers' web inbox: cookie security and the development login.
-    pub inbox: crate::inbox::InboxConfig,
+    pub inbox: crate::inbox::config::InboxConfig,
 }
 
 struct Inner {
@@ -209,7 +209,7 @@ impl AppState {
     }
 
     /// The web inbox's configuration ([`crate::inbox`]).
-    pub fn inbox(&self) -> &crate::inbox::InboxConfig {
+    pub fn inbox(&self) -> &crate::inbox::config::InboxConfig {
         &self.0.config.inbox
     }
 

@@ -10,26 +10,18 @@
 //! carrying a CSRF token bound to the session, and a cross-origin POST is
 //! refused. Votes go through the same domain code as the API's.
 
+pub mod config;
 mod format;
 mod pages;
 mod session;
 
-use crate::auth::TokenSigner;
 use crate::state::AppState;
 use axum::Router;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-/// How the inbox runs.
-#[derive(Debug, Default)]
-pub struct InboxConfig {
-    /// Mark the session cookie `Secure` (the server runs TLS).
-    pub secure_cookies: bool,
-    /// With `--seed-demo` and the local issuer: a development login that
-    /// issues a token for `demo-approver` (group `finance`) of `demo`.
-    pub dev_login: Option<TokenSigner>,
-}
+pub use config::InboxConfig;
 
 /// The policy every inbox response carries: nothing but the inbox's own
 /// script, style and forms; no framing, no plugins, no base changes.
@@ -38,6 +30,7 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
 
 const STYLE: &str = include_str!("../../static/inbox.css");
 const SCRIPT: &str = include_str!("../../static/inbox.js");
+const ICON: &str = include_str!("../../static/favicon.svg");
 
 /// Adds the security headers to an inbox response.
 pub fn harden(mut r: Response) -> Response {
@@ -75,6 +68,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/inbox/static/inbox.css",
             get(|| async { asset("text/css; charset=utf-8", STYLE) }),
+        )
+        .route(
+            "/inbox/static/favicon.svg",
+            get(|| async { asset("image/svg+xml", ICON) }),
         )
         .route(
             "/inbox/static/inbox.js",
