@@ -24,6 +24,7 @@ pub mod decisions;
 pub mod http;
 pub mod inbox;
 pub mod keys;
+pub mod outbound;
 pub mod rollouts;
 mod serve;
 pub mod state;

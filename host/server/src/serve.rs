@@ -386,6 +386,10 @@ impl Server {
             crate::approvals::timers::TICK,
         ));
         let feed = tokio::spawn(crate::approvals::feed::listen(self.state.clone()));
+        let notify = tokio::spawn(crate::approvals::webhooks::run(
+            self.state.clone(),
+            crate::approvals::webhooks::TICK,
+        ));
         let app = router(self.state.clone());
         let served = match self.tls {
             None => {
@@ -416,6 +420,7 @@ impl Server {
         pruning.abort();
         timers.abort();
         feed.abort();
+        notify.abort();
         self.state.store().close().await;
         served.map_err(|source| ServeError::Listen {
             addr: self.addr,

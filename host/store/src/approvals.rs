@@ -61,6 +61,78 @@ fn row(r: &AnyRow) -> Result<ApprovalRow, StoreError> {
     })
 }
 
+/// A notification of an approval change to one webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRow {
+    /// Delivery id (time-ordered; sent as `warden-delivery`).
+    pub id: String,
+    /// The tenant.
+    pub tenant: String,
+    /// The approval it is about.
+    pub approval_id: String,
+    /// Where it goes.
+    pub url: String,
+    /// `approval.requested`, `approval.step`, `approval.resolved`.
+    pub event: String,
+    /// The JSON body.
+    pub body: String,
+    /// Attempts so far.
+    pub attempts: i64,
+    /// When it is (next) due (Unix ms).
+    pub next_ms: i64,
+    /// 0 pending, 1 delivered, 2 given up.
+    pub state: i64,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    /// When it was written (Unix ms).
+    pub created_ms: i64,
+}
+
+const OUTBOX: &str = "id, tenant, approval_id, url, event, body, attempts, next_ms, state, \
+                      last_error, created_ms";
+
+fn outbox_row(r: &AnyRow) -> Result<OutboxRow, StoreError> {
+    Ok(OutboxRow {
+        id: r.try_get("id")?,
+        tenant: r.try_get("tenant")?,
+        approval_id: r.try_get("approval_id")?,
+        url: r.try_get("url")?,
+        event: r.try_get("event")?,
+        body: r.try_get("body")?,
+        attempts: r.try_get("attempts")?,
+        next_ms: r.try_get("next_ms")?,
+        state: r.try_get("state")?,
+        last_error: r.try_get("last_error")?,
+        created_ms: r.try_get("created_ms")?,
+    })
+}
+
+/// Inserts notifications inside `tx` (the change they announce).
+pub(super) async fn outbox_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    rows: &[OutboxRow],
+) -> Result<(), StoreError> {
+    for o in rows {
+        sqlx::query(&format!(
+            "INSERT INTO approval_outbox ({OUTBOX}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        ))
+        .bind(&o.id)
+        .bind(&o.tenant)
+        .bind(&o.approval_id)
+        .bind(&o.url)
+        .bind(&o.event)
+        .bind(&o.body)
+        .bind(o.attempts)
+        .bind(o.next_ms)
+        .bind(o.state)
+        .bind(o.last_error.as_deref())
+        .bind(o.created_ms)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
 /// A request due for its deadline: which, and at what version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Due {
@@ -274,6 +346,7 @@ impl Store {
         &self,
         next: &ApprovalRow,
         events: &[NewEvent],
+        outbox: &[OutboxRow],
     ) -> Result<bool, StoreError> {
         let _turn = self.write_turn().await;
         let mut tx = self.pool.begin().await?;
@@ -301,9 +374,79 @@ impl Store {
         if !events.is_empty() {
             self.append_in(&mut tx, &next.tenant, events).await?;
         }
+        outbox_in(&mut tx, outbox).await?;
         notify_in(&mut tx, self.backend, std::iter::once(next.id.as_str())).await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    /// Leases up to `limit` notifications due at `now_ms` for `lease_ms`
+    /// (their `next_ms` moves to the lease's end, so no other server takes
+    /// them meanwhile) and counts the attempt; earliest first.
+    pub async fn lease_outbox(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        let _turn = self.write_turn().await;
+        // The outer condition is checked again on each row as it is
+        // updated, so two servers leasing at once cannot both take one.
+        let rows = sqlx::query(&format!(
+            "UPDATE approval_outbox SET next_ms = $1, attempts = attempts + 1 \
+             WHERE state = 0 AND next_ms <= $2 AND id IN \
+             (SELECT id FROM approval_outbox WHERE state = 0 AND next_ms <= $2 \
+              ORDER BY next_ms LIMIT $3) RETURNING {OUTBOX}"
+        ))
+        .bind(now_ms.saturating_add(lease_ms))
+        .bind(now_ms)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(outbox_row).collect()
+    }
+
+    /// Records a delivery attempt's outcome: delivered, or due again at
+    /// `retry_ms`, or given up (`retry_ms` `None`) with `error`.
+    pub async fn outbox_attempted(
+        &self,
+        id: &str,
+        error: Option<&str>,
+        retry_ms: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let (state, next) = match (error, retry_ms) {
+            (None, _) => (1, 0),
+            (Some(_), Some(at)) => (0, at),
+            (Some(_), None) => (2, 0),
+        };
+        let _turn = self.write_turn().await;
+        sqlx::query(
+            "UPDATE approval_outbox SET state = $1, next_ms = CASE WHEN $1 = 0 THEN $2 ELSE next_ms END, \
+             last_error = $3 WHERE id = $4",
+        )
+        .bind(state)
+        .bind(next)
+        .bind(error)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The notifications of one approval, oldest first.
+    pub async fn outbox_of(
+        &self,
+        tenant: &str,
+        approval_id: &str,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {OUTBOX} FROM approval_outbox WHERE tenant = $1 AND approval_id = $2 ORDER BY id"
+        ))
+        .bind(tenant)
+        .bind(approval_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(outbox_row).collect()
     }
 
     /// A listener for committed approval changes on PostgreSQL (each

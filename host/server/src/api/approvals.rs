@@ -82,6 +82,31 @@ pub async fn put_policy(
     }))
 }
 
+/// The tenant's webhook secret.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct WebhookSecret {
+    /// Hex; the key of the HMAC-SHA256 in each notification's
+    /// `warden-signature` (`t=<unix seconds>,v1=<hex of HMAC(secret, "<t>.<body>")>`).
+    pub secret: String,
+}
+
+/// The secret the tenant's approval webhooks are signed with (operators).
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/approval-policy/webhook-secret", tag = "approvals",
+    params(("tenant" = String, Path, description = "Tenant id")),
+    responses((status = 200, body = WebhookSecret)), security(("bearer" = [])))]
+pub async fn webhook_secret(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(tenant): Path<String>,
+) -> Result<Json<WebhookSecret>, ApiError> {
+    caller.tenant(&tenant, &[Role::Operator])?;
+    st.tenant_row(&tenant).await?;
+    let secret = crate::approvals::webhooks::secret(&st, &tenant).await?;
+    Ok(Json(WebhookSecret {
+        secret: hex::encode(secret),
+    }))
+}
+
 /// A step as an approver sees it.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct StepView {

@@ -317,14 +317,15 @@ async fn record(
     }
     // A decision's records first, in request order, then the approval
     // events: the decision's sequence number stays its own event's.
-    let mut approvals = Vec::with_capacity(openings.len());
+    let mut opens = crate::trace_log::appender::Openings::default();
     for (_, o) in &mut openings {
         events.append(&mut o.events);
-        approvals.push(o.row.clone());
+        opens.approvals.push(o.row.clone());
+        opens.outbox.append(&mut o.outbox);
     }
     let records = st
         .appender()
-        .append_with(tenant, events, approvals)
+        .append_with(tenant, events, opens)
         .await
         .map_err(|e| {
             ApiError::new(

@@ -113,6 +113,7 @@ fn api() -> OpenApiRouter<AppState> {
             compositions::put_fleet_layer
         ))
         .routes(routes!(approvals::get_policy, approvals::put_policy))
+        .routes(routes!(approvals::webhook_secret))
         .routes(routes!(approvals::inbox))
         .routes(routes!(approvals::get))
         .routes(routes!(approvals::wait))

@@ -6,7 +6,8 @@
 //! redemption move the request's record ([`record`], pure) through
 //! compare-and-swap changes that commit with their trace events
 //! ([`service`]). Runtimes wait for outcomes without polling ([`waiters`],
-//! woken across servers by [`feed`]).
+//! woken across servers by [`feed`]); policies' [`webhooks`] hear of each
+//! request, step change and resolution.
 //! Design: `docs/adr/0028-approvals.md`.
 
 pub mod error;
@@ -18,5 +19,6 @@ pub mod routing;
 pub mod service;
 pub mod timers;
 pub mod waiters;
+pub mod webhooks;
 
 pub use error::ApprovalError;

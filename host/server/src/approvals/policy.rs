@@ -19,6 +19,10 @@ pub const MAX_POLICIES: usize = 100;
 pub const MAX_STEPS: usize = 10;
 /// Most approvers named by one step.
 pub const MAX_APPROVERS: usize = 100;
+/// Most webhooks of one escalation policy.
+pub const MAX_WEBHOOKS: usize = 5;
+/// Longest webhook URL, in bytes.
+pub const MAX_URL: usize = 2048;
 /// Most patterns in one match field.
 pub const MAX_PATTERNS: usize = 100;
 /// Longest name, pattern or approver id, in bytes.
@@ -141,6 +145,18 @@ pub struct EscalationPolicy {
     /// deny (`count`), or is recorded as advice only (`advisory`, the default).
     #[serde(default)]
     pub agent_votes: AgentVotes,
+    /// Where to announce the request, each step change and the resolution
+    /// (a signed JSON `POST`, retried with backoff; see the README).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub webhooks: Vec<Webhook>,
+}
+
+/// A webhook that hears of an escalation policy's requests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Webhook {
+    /// `https://` (or `http://`) URL, at most 2048 bytes.
+    pub url: String,
 }
 
 fn yes() -> bool {
@@ -243,6 +259,34 @@ fn text(field: String, s: &str) -> Result<(), SettingsError> {
     }
     if s.chars().any(char::is_control) {
         return Err(bad(field, "must not contain control characters"));
+    }
+    Ok(())
+}
+
+fn webhook_url(field: String, url: &str) -> Result<(), SettingsError> {
+    if url.is_empty()
+        || url.len() > MAX_URL
+        || url.chars().any(|c| c.is_control() || c.is_whitespace())
+    {
+        return Err(bad(
+            field,
+            format!("must be a URL of 1 to {MAX_URL} bytes without spaces or control characters"),
+        ));
+    }
+    let uri: axum::http::Uri = url
+        .parse()
+        .map_err(|e| bad(field.clone(), format!("is not a URL: {e}")))?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none_or(str::is_empty) {
+        return Err(bad(
+            field,
+            "must be an `https://` or `http://` URL with a host",
+        ));
+    }
+    if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+        return Err(bad(
+            field,
+            "must not carry credentials: the payload is signed instead",
+        ));
     }
     Ok(())
 }
@@ -352,6 +396,15 @@ impl EscalationPolicy {
                 format!("{field}.steps"),
                 format!("must hold 1 to {MAX_STEPS} steps"),
             ));
+        }
+        if self.webhooks.len() > MAX_WEBHOOKS {
+            return Err(bad(
+                format!("{field}.webhooks"),
+                format!("at most {MAX_WEBHOOKS} webhooks"),
+            ));
+        }
+        for (i, w) in self.webhooks.iter().enumerate() {
+            webhook_url(format!("{field}.webhooks[{i}].url"), &w.url)?;
         }
         let last = self.steps.len() - 1;
         for (i, s) in self.steps.iter().enumerate() {

@@ -8,6 +8,7 @@
 use crate::approvals::error::ApprovalError;
 use crate::approvals::policy::{ApprovalPolicy, TenantApprovals};
 use crate::approvals::record::{ApprovalRecord, Choice, Happened, Status, Voter, deadline};
+use crate::approvals::webhooks;
 use crate::state::AppState;
 use crate::trace_log::events::{self, audit};
 use serde::Serialize;
@@ -15,7 +16,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use warden_host::{Decision, Request};
-use warden_store::{ApprovalRow, NewEvent, Saved, StoreError, now_ms};
+use warden_store::{ApprovalRow, NewEvent, OutboxRow, Saved, StoreError, now_ms};
 
 /// Changes of one request computed again after losing a race, at most.
 const RETRIES: usize = 16;
@@ -76,6 +77,8 @@ pub struct Opening {
     pub row: ApprovalRow,
     /// `approval-requested` and `approval-step-started`.
     pub events: Vec<NewEvent>,
+    /// Its `approval.requested` notifications.
+    pub outbox: Vec<OutboxRow>,
     /// What the decision response says.
     pub reference: ApprovalRef,
 }
@@ -145,6 +148,7 @@ pub fn open(
     Ok(Some(Opening {
         row: row_of(&record, 1)?,
         events: vec![requested, step],
+        outbox: webhooks::outbox_for(&record, webhooks::event::REQUESTED),
         reference,
     }))
 }
@@ -309,9 +313,17 @@ where
             return Ok(None);
         };
         let events = events_of(&next, &happened)?;
+        let outbox: Vec<OutboxRow> = happened
+            .iter()
+            .flat_map(|h| match h {
+                Happened::StepStarted(_) => webhooks::outbox_for(&next, webhooks::event::STEP),
+                Happened::Resolved => webhooks::outbox_for(&next, webhooks::event::RESOLVED),
+                _ => Vec::new(),
+            })
+            .collect();
         if st
             .store()
-            .approval_transition(&row_of(&next, version + 1)?, &events)
+            .approval_transition(&row_of(&next, version + 1)?, &events, &outbox)
             .await?
         {
             st.waiters().wake(id);

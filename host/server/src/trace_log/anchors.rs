@@ -5,8 +5,6 @@
 
 use crate::trace::SignedCheckpoint;
 use crate::trace_log::settings::Anchor;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
@@ -89,53 +87,12 @@ async fn append_line(path: &Path, line: &str) -> Result<(), AnchorError> {
 }
 
 async fn post(url: &str, body: &str) -> Result<(), AnchorError> {
-    let fail = |message: String| AnchorError::Webhook {
-        url: url.to_owned(),
-        message,
-    };
-    let uri: hyper::Uri = url.parse().map_err(|e| fail(format!("bad url: {e}")))?;
-    let host = uri
-        .host()
-        .ok_or_else(|| fail("no host".to_owned()))?
-        .to_owned();
-    let port = uri.port_u16().unwrap_or(80);
-    let path = uri
-        .path_and_query()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "/".to_owned());
-    let req = hyper::Request::post(path)
-        .header(
-            hyper::header::HOST,
-            uri.authority().map(|a| a.as_str()).unwrap_or(&host),
-        )
-        .header(hyper::header::CONTENT_TYPE, "application/json")
-        .body(Full::new(Bytes::from(body.to_owned())))
-        .map_err(|e| fail(e.to_string()))?;
-    let call = async {
-        let stream = tokio::net::TcpStream::connect((host.as_str(), port))
-            .await
-            .map_err(|e| fail(format!("connect: {e}")))?;
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                .await
-                .map_err(|e| fail(format!("handshake: {e}")))?;
-        tokio::spawn(conn);
-        let resp = sender
-            .send_request(req)
-            .await
-            .map_err(|e| fail(e.to_string()))?;
-        let status = resp.status();
-        // Drain the answer so the connection closes cleanly.
-        let _ = resp.into_body().collect().await;
-        if status.is_success() {
-            Ok(())
-        } else {
-            Err(fail(format!("answered {status}")))
-        }
-    };
-    tokio::time::timeout(WEBHOOK_TIMEOUT, call)
+    crate::outbound::post_json(url, &[], body.to_owned(), WEBHOOK_TIMEOUT)
         .await
-        .map_err(|_| fail(format!("no answer within {WEBHOOK_TIMEOUT:?}")))?
+        .map_err(|e| AnchorError::Webhook {
+            url: e.url,
+            message: e.message,
+        })
 }
 
 /// The checkpoints of `tenant` in a file anchor under `anchor_dir` (lines

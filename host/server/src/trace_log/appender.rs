@@ -29,7 +29,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
-use warden_store::{Appended, ApprovalRow, NewEvent, Store, chain_events};
+use warden_store::{Appended, ApprovalRow, NewEvent, OutboxRow, Store, chain_events};
 
 /// Most events taken into one batch.
 pub const MAX_BATCH: usize = 4096;
@@ -41,13 +41,29 @@ type Reply = oneshot::Sender<Result<Vec<Appended>, String>>;
 
 struct Job {
     events: Vec<NewEvent>,
-    approvals: Vec<ApprovalRow>,
+    opens: Openings,
     done: Reply,
 }
 
-/// One job's share of a batch: how many events, where to answer, and the
-/// approval requests it opens.
-type Waiter = (usize, Reply, Vec<ApprovalRow>);
+/// What escalated decisions open with their events: approval requests and
+/// their first notifications.
+#[derive(Debug, Clone, Default)]
+pub struct Openings {
+    /// Approval requests.
+    pub approvals: Vec<ApprovalRow>,
+    /// Their notifications.
+    pub outbox: Vec<OutboxRow>,
+}
+
+impl Openings {
+    fn is_empty(&self) -> bool {
+        self.approvals.is_empty() && self.outbox.is_empty()
+    }
+}
+
+/// One job's share of a batch: how many events, where to answer, and what
+/// it opens.
+type Waiter = (usize, Reply, Openings);
 
 /// The handle handlers append through. Cheap to clone.
 #[derive(Clone)]
@@ -93,21 +109,21 @@ impl Appender {
         tenant: &str,
         events: Vec<NewEvent>,
     ) -> Result<Vec<Appended>, String> {
-        self.append_with(tenant, events, Vec::new()).await
+        self.append_with(tenant, events, Openings::default()).await
     }
 
-    /// Appends `events` and inserts `approvals` in the same transaction.
+    /// Appends `events` and inserts what they open in the same transaction.
     pub async fn append_with(
         &self,
         tenant: &str,
         events: Vec<NewEvent>,
-        approvals: Vec<ApprovalRow>,
+        opens: Openings,
     ) -> Result<Vec<Appended>, String> {
         let (done, wait) = oneshot::channel();
         self.lane(tenant)?
             .send(Job {
                 events,
-                approvals,
+                opens,
                 done,
             })
             .await
@@ -175,8 +191,8 @@ async fn lane(store: Store, tenant: String, mut rx: mpsc::Receiver<Job>) {
                 let mut waiters: Vec<Waiter> = Vec::with_capacity(jobs.len());
                 let mut opens = false;
                 for j in jobs {
-                    opens |= !j.approvals.is_empty();
-                    waiters.push((j.events.len(), j.done, j.approvals));
+                    opens |= !j.opens.is_empty();
+                    waiters.push((j.events.len(), j.done, j.opens));
                     events.extend(j.events);
                 }
                 let (store, tenant) = (store.clone(), Arc::clone(&tenant));
@@ -223,8 +239,12 @@ async fn commit_locked(
     events: &[NewEvent],
     waiters: Vec<Waiter>,
 ) -> Outcome {
-    let approvals: Vec<ApprovalRow> = waiters.iter().flat_map(|w| w.2.clone()).collect();
-    match store.trace_append_with(tenant, events, &approvals).await {
+    let approvals: Vec<ApprovalRow> = waiters.iter().flat_map(|w| w.2.approvals.clone()).collect();
+    let outbox: Vec<OutboxRow> = waiters.iter().flat_map(|w| w.2.outbox.clone()).collect();
+    match store
+        .trace_append_with(tenant, events, &approvals, &outbox)
+        .await
+    {
         Ok((records, chain)) => {
             answer(waiters, records);
             Outcome {
@@ -256,11 +276,14 @@ async fn commit_each(
 ) -> Outcome {
     let mut committed = None;
     let mut at = 0;
-    for (n, done, approvals) in waiters {
+    for (n, done, opens) in waiters {
         let mine = &events[at..at + n];
         at += n;
         let _ = done.send(
-            match store.trace_append_with(tenant, mine, &approvals).await {
+            match store
+                .trace_append_with(tenant, mine, &opens.approvals, &opens.outbox)
+                .await
+            {
                 Ok((records, chain)) => {
                     committed = Some(chain);
                     Ok(records)

@@ -572,6 +572,20 @@ both!(
                 "routes[0].policy",
             ),
         ];
+        let hook = |url: &str| {
+            json!({"default_policy": "p", "policies": {"p": {"webhooks": [{"url": url}],
+            "steps": [{"approvers": [{"user": "a"}], "sla": "1h"}]}}})
+        };
+        let mut bad = bad.to_vec();
+        for url in [
+            "ftp://example.com/x",
+            "http://user:pw@example.com/",
+            "not a url",
+            "https://",
+            &format!("https://example.com/{}", "a".repeat(2100)),
+        ] {
+            bad.push((hook(url), "policies.p.webhooks[0].url"));
+        }
         for (policy, field) in bad {
             let r = app
                 .put(

@@ -282,6 +282,14 @@ pub(crate) fn endpoints(fx: &Fixtures) -> Vec<Endpoint> {
         ),
         ep(
             Method::GET,
+            "/v1/tenants/{tenant}/approval-policy/webhook-secret",
+            "/v1/tenants/acme/approval-policy/webhook-secret",
+            Tenant(&[Role::Operator]),
+            Empty,
+            OK,
+        ),
+        ep(
+            Method::GET,
             "/v1/tenants/{tenant}/approvals",
             "/v1/tenants/acme/approvals",
             Tenant(&[Role::Approver, Role::Agent, Role::Operator, Role::Auditor]),

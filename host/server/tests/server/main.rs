@@ -5,6 +5,7 @@
 mod admin_log;
 mod approvals;
 mod approvals_fleet;
+mod approvals_webhooks;
 mod auth;
 mod auth_table;
 mod bad_input;
