@@ -3,6 +3,7 @@
 //! the exit code.
 #![deny(missing_docs)]
 
+mod approvals;
 mod control;
 mod database;
 mod logging;
@@ -54,6 +55,11 @@ enum Command {
     Trace {
         #[command(subcommand)]
         command: trace::TraceCommand,
+    },
+    /// An approver's inbox against a server: list, show, approve, deny.
+    Approvals {
+        #[command(subcommand)]
+        command: approvals::ApprovalsCommand,
     },
     /// Work with pack files.
     Pack {
@@ -177,6 +183,7 @@ fn execute(cli: Cli, out: &mut dyn Write) -> Result<u8> {
         Command::Token { command } => return control::token(command, out),
         Command::Keygen { out: path } => return control::keygen(&path, out),
         Command::Trace { command } => return trace::trace(command, engine, out),
+        Command::Approvals { command } => return approvals::approvals(command, out),
         Command::Pack {
             command: PackCommand::Sign { file, key },
         } => return control::sign(&engine()?, &file, &key, out),

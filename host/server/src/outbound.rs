@@ -1,6 +1,6 @@
-//! Outbound HTTP: one JSON `POST` over HTTP/1.1, plain or TLS (Mozilla's
+//! Outbound HTTP: one request over HTTP/1.1, plain or TLS (Mozilla's
 //! roots), with a deadline. Webhook anchors and approval notifications
-//! use it; nothing else of the server calls out.
+//! post JSON with it; the CLI's `approvals` commands call the API with it.
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
@@ -16,6 +16,10 @@ pub struct PostError {
     /// What happened.
     pub message: String,
 }
+
+/// The largest answer read, in bytes (a webhook cannot make the server
+/// hold more).
+pub const MAX_ANSWER: usize = 8 * 1024 * 1024;
 
 static TLS: LazyLock<tokio_rustls::TlsConnector> = LazyLock::new(|| {
     let mut roots = rustls::RootCertStore::empty();
@@ -45,6 +49,26 @@ pub async fn post_json(
     body: String,
     timeout: Duration,
 ) -> Result<(), PostError> {
+    let (status, _) = request("POST", url, headers, Some(body), timeout).await?;
+    if (200..300).contains(&status) {
+        Ok(())
+    } else {
+        Err(PostError {
+            url: url.to_owned(),
+            message: format!("answered {status}"),
+        })
+    }
+}
+
+/// Sends `method` to `url` with `headers` and, if given, a JSON `body`;
+/// the status and the answer's body, within `timeout`.
+pub async fn request(
+    method: &str,
+    url: &str,
+    headers: &[(&str, String)],
+    body: Option<String>,
+    timeout: Duration,
+) -> Result<(u16, String), PostError> {
     let fail = |message: String| PostError {
         url: url.to_owned(),
         message,
@@ -66,24 +90,29 @@ pub async fn post_json(
         .path_and_query()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "/".to_owned());
-    let mut req = hyper::Request::post(path)
+    let method: hyper::Method = method.parse().map_err(|_| fail("bad method".to_owned()))?;
+    let mut req = hyper::Request::builder()
+        .method(method)
+        .uri(path)
         .header(
             hyper::header::HOST,
             uri.authority().map(|a| a.as_str()).unwrap_or(&host),
         )
-        .header(hyper::header::CONTENT_TYPE, "application/json")
         .header(hyper::header::USER_AGENT, "warden");
+    if body.is_some() {
+        req = req.header(hyper::header::CONTENT_TYPE, "application/json");
+    }
     for (k, v) in headers {
         req = req.header(*k, v.as_str());
     }
     let req = req
-        .body(Full::new(Bytes::from(body)))
+        .body(Full::new(Bytes::from(body.unwrap_or_default())))
         .map_err(|e| fail(e.to_string()))?;
     let call = async {
         let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
             .await
             .map_err(|e| fail(format!("connect: {e}")))?;
-        let resp = if tls {
+        if tls {
             let name = rustls::pki_types::ServerName::try_from(host.clone())
                 .map_err(|e| fail(format!("server name: {e}")))?;
             let stream = TLS
@@ -94,12 +123,7 @@ pub async fn post_json(
         } else {
             send(hyper_util::rt::TokioIo::new(tcp), req).await
         }
-        .map_err(fail)?;
-        if resp.is_success() {
-            Ok(())
-        } else {
-            Err(fail(format!("answered {resp}")))
-        }
+        .map_err(fail)
     };
     tokio::time::timeout(timeout, call)
         .await
@@ -109,7 +133,7 @@ pub async fn post_json(
 async fn send<T>(
     io: hyper_util::rt::TokioIo<T>,
     req: hyper::Request<Full<Bytes>>,
-) -> Result<hyper::StatusCode, String>
+) -> Result<(u16, String), String>
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -118,8 +142,15 @@ where
         .map_err(|e| format!("handshake: {e}"))?;
     tokio::spawn(conn);
     let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
-    let status = resp.status();
-    // Drain the answer so the connection closes cleanly.
-    let _ = resp.into_body().collect().await;
-    Ok(status)
+    let status = resp.status().as_u16();
+    // Read the answer whole (bounded by the deadline), which also lets the
+    // connection close cleanly.
+    let body = http_body_util::Limited::new(resp.into_body(), MAX_ANSWER)
+        .collect()
+        .await
+        .map_err(|e| format!("reading the answer: {e}"))?;
+    Ok((
+        status,
+        String::from_utf8_lossy(&body.to_bytes()).into_owned(),
+    ))
 }

@@ -4,6 +4,7 @@
 
 mod admin_log;
 mod approvals;
+mod approvals_cli;
 mod approvals_fleet;
 mod approvals_webhooks;
 mod auth;
