@@ -11,11 +11,22 @@ use crate::decisions::pace::Pace;
 use crate::tenants::settings::TenantSettings;
 use crate::trace_log::events::{self, Config, ConfigEvent, ConfigPack};
 use crate::trace_log::masking::Masker;
+use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use warden_host::{Composition, Engine, Pack};
 use warden_store::{Store, StoreError, TenantRow};
+
+/// The one-pack composition a downstream pack approver is evaluated in:
+/// the pack with its own defaults; no finding abstains (`escalate`).
+pub fn approver_doc(r: &crate::compositions::resolve::PackRef) -> CompositionDoc {
+    CompositionDoc {
+        packs: vec![r.clone()],
+        default_effect: warden_host::Verdict::Escalate,
+        ..CompositionDoc::default()
+    }
+}
 
 /// What a tenant needs to get decisions, built from its composition.
 #[derive(Debug)]
@@ -46,6 +57,9 @@ pub struct TenantRuntime {
     pub paced_per_s: u32,
     /// The tenant's approval policy; `None`: escalations open no approval request.
     pub approvals: Option<Arc<TenantApprovals>>,
+    /// The downstream pack approvers its policy names, each built as a
+    /// one-pack composition, by pack name.
+    pub approver_packs: Arc<BTreeMap<String, Arc<Composition>>>,
 }
 
 /// A composition document resolved and built.
@@ -378,6 +392,7 @@ impl AppState {
             Some((v, doc)) => Some(Arc::new(TenantApprovals::stored(v, &doc)?)),
             None => None,
         };
+        let approver_packs = Arc::new(self.approver_packs(tenant, approvals.as_deref()).await);
         let breakers = &self.0.breakers;
         let guard = |c: Arc<Composition>| match Arc::try_unwrap(c) {
             Ok(c) => Arc::new(c.guarded(breakers, settings.quarantine_or_default())),
@@ -404,6 +419,7 @@ impl AppState {
             pace: Pace::default(),
             paced_per_s: settings.quarantine_or_default().paced_per_s,
             approvals,
+            approver_packs,
         });
         if let Ok(mut m) = self.0.runtimes.write() {
             m.insert(tenant.to_owned(), Arc::clone(&rt));
@@ -450,6 +466,7 @@ impl AppState {
             pace: Pace::default(),
             paced_per_s: last.paced_per_s,
             approvals: last.approvals.clone(),
+            approver_packs: Arc::clone(&last.approver_packs),
         });
         if let Ok(mut m) = self.0.runtimes.write() {
             m.insert(tenant.to_owned(), Arc::clone(&rt));
@@ -467,6 +484,38 @@ impl AppState {
             }
         }
         Ok(rt)
+    }
+
+    /// Builds the downstream pack approvers `approvals` names (see
+    /// [`crate::approvals::policy::Approver::Pack`]). One that cannot be
+    /// built (its pack was removed since the policy was saved) is left out
+    /// and logged: it abstains.
+    pub async fn approver_packs(
+        &self,
+        tenant: &str,
+        approvals: Option<&TenantApprovals>,
+    ) -> BTreeMap<String, Arc<Composition>> {
+        let mut out = BTreeMap::new();
+        let Some(a) = approvals else { return out };
+        for (field, r) in a.policy.packs() {
+            if out.contains_key(&r.name) {
+                continue;
+            }
+            match self.build(tenant, &approver_doc(r)).await {
+                Ok(Built {
+                    composition: Some(c),
+                    ..
+                }) => {
+                    out.insert(r.name.clone(), c);
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(tenant = %tenant, field = %field, error = %e,
+                        "a downstream pack approver cannot be built; it abstains");
+                }
+            }
+        }
+        out
     }
 
     /// Records an effective configuration: the first time the tenant uses

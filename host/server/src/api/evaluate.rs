@@ -267,6 +267,46 @@ fn respond(
     }
 }
 
+/// What the downstream pack approvers `record`'s policy names say about
+/// `req` (evaluated in place: one pack each, under the engine's deadline).
+fn pack_votes(
+    rt: &TenantRuntime,
+    req: &Request,
+    record: &crate::approvals::record::ApprovalRecord,
+) -> std::collections::BTreeMap<String, crate::approvals::record::PackVote> {
+    use crate::approvals::policy::Approver;
+    use crate::approvals::record::{Choice, PackVote};
+    let mut out = std::collections::BTreeMap::new();
+    for step in &record.policy.steps {
+        for a in &step.approvers {
+            let Approver::Pack(p) = a else { continue };
+            if out.contains_key(&p.name) {
+                continue;
+            }
+            let vote = match rt.approver_packs.get(&p.name) {
+                Some(c) => {
+                    let d = c.evaluate(req);
+                    let reason = rt.masker.mask(req).decision(&d).reason.clone();
+                    PackVote {
+                        choice: match d.verdict {
+                            warden_host::Verdict::Allow => Some(Choice::Approve),
+                            warden_host::Verdict::Deny => Some(Choice::Deny),
+                            warden_host::Verdict::Escalate => None,
+                        },
+                        reason,
+                    }
+                }
+                None => PackVote {
+                    choice: None,
+                    reason: format!("pack `{}` is not available", p.name),
+                },
+            };
+            out.insert(p.name.clone(), vote);
+        }
+    }
+    out
+}
+
 /// The trace event of a decision (the request after masking, the decision
 /// with its findings, the packs that ran, the configuration digest) and,
 /// for an escalation under an approval policy, the approval request it opens.
@@ -288,6 +328,7 @@ fn event(
                 &decision,
                 &r.decision_id,
                 &rt.config,
+                &|record| pack_votes(rt, req, record),
             )?
         }
         _ => None,

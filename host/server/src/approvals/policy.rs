@@ -198,7 +198,8 @@ fn one() -> u32 {
 }
 
 /// Someone who may vote: a person by the token's `sub`, a group from the
-/// token's `groups` claim, or an agent identity (a token with the `agent` role).
+/// token's `groups` claim, an agent identity (a token with the `agent`
+/// role), or a downstream pack the host evaluates on the request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Approver {
@@ -208,6 +209,10 @@ pub enum Approver {
     Group(String),
     /// An agent approver, by the `sub` of its token.
     Agent(String),
+    /// A pack from the catalog, evaluated by the host on the escalated
+    /// request: `allow` is an approval, `deny` a denial (with the pack's
+    /// reason), `escalate` or no finding an abstention.
+    Pack(crate::compositions::resolve::PackRef),
 }
 
 impl Approver {
@@ -217,12 +222,14 @@ impl Approver {
             Approver::User(s) => format!("user:{s}"),
             Approver::Group(s) => format!("group:{s}"),
             Approver::Agent(s) => format!("agent:{s}"),
+            Approver::Pack(p) => format!("pack:{}", p.name),
         }
     }
 
     fn name(&self) -> &str {
         match self {
             Approver::User(s) | Approver::Group(s) | Approver::Agent(s) => s,
+            Approver::Pack(p) => &p.name,
         }
     }
 }
@@ -307,6 +314,21 @@ fn patterns(field: &str, list: &[String]) -> Result<(), SettingsError> {
 }
 
 impl ApprovalPolicy {
+    /// Every downstream pack the document names, with the field naming it.
+    pub fn packs(&self) -> Vec<(String, &crate::compositions::resolve::PackRef)> {
+        let mut out = Vec::new();
+        for (name, p) in &self.policies {
+            for (i, s) in p.steps.iter().enumerate() {
+                for (j, a) in s.approvers.iter().enumerate() {
+                    if let Approver::Pack(r) = a {
+                        out.push((format!("policies.{name}.steps[{i}].approvers[{j}].pack"), r));
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// Checks every field; the error names the first bad one by its path
     /// in the document (`policies.finance.steps[0].sla`).
     pub fn validate(&self) -> Result<(), SettingsError> {
@@ -431,7 +453,7 @@ impl EscalationPolicy {
                 .approvers
                 .iter()
                 .filter(|a| match a {
-                    Approver::User(_) => true,
+                    Approver::User(_) | Approver::Pack(_) => true,
                     Approver::Agent(_) => self.agent_votes == AgentVotes::Count,
                     Approver::Group(_) => false,
                 })

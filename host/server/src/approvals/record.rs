@@ -94,6 +94,17 @@ pub struct Resolution {
     pub at_ms: i64,
 }
 
+/// What a downstream pack approver said about the request, evaluated when
+/// the request was opened and cast as its vote whenever a step names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PackVote {
+    /// Approve (the pack allowed), deny (it denied or failed closed), or
+    /// `None` (it escalated or found nothing): an abstention.
+    pub choice: Option<Choice>,
+    /// The pack's reason.
+    pub reason: String,
+}
+
 /// A redemption: the runtime's statement that it runs the approved action now.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Redemption {
@@ -147,6 +158,9 @@ pub struct ApprovalRecord {
     pub deadline_ms: i64,
     /// Votes so far, in order.
     pub votes: Vec<Vote>,
+    /// Downstream pack approvers' verdicts on the request, by pack name.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub pack_votes: std::collections::BTreeMap<String, PackVote>,
     /// Where it stands.
     pub status: Status,
     /// How it was resolved.
@@ -183,6 +197,8 @@ impl Voter<'_> {
             Approver::User(u) => !self.agent && u == self.sub,
             Approver::Group(g) => !self.agent && self.groups.contains(g),
             Approver::Agent(n) => self.agent && n == self.sub,
+            // Packs vote through the host, never with a token.
+            Approver::Pack(_) => false,
         })
     }
 
@@ -248,8 +264,8 @@ pub enum RedeemRefused {
 /// What a change did, for the trace log and notifications.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Happened {
-    /// A vote was recorded (the last one in `votes`).
-    Voted,
+    /// A vote was recorded (at this index of `votes`).
+    Voted(usize),
     /// The request moved to step `n` (0-based) after a deadline.
     StepStarted(usize),
     /// A step's deadline passed (on step `n`).
@@ -343,26 +359,84 @@ impl ApprovalRecord {
             counted: !voter.agent || self.policy.agent_votes == AgentVotes::Count,
             at_ms: now,
         });
-        let mut happened = vec![Happened::Voted];
-        let step = &self.policy.steps[self.step];
+        let mut happened = vec![Happened::Voted(next.votes.len() - 1)];
+        if next.settle(now) {
+            happened.push(Happened::Resolved);
+        }
+        Ok((next, happened))
+    }
+
+    /// Resolves the request if the current step's counted votes reach its
+    /// denials or its quorum; whether it did.
+    fn settle(&mut self, now: i64) -> bool {
+        let Some(step) = self.policy.steps.get(self.step) else {
+            return false;
+        };
         let tally = |c: Choice| {
-            next.votes
+            self.votes
                 .iter()
                 .filter(|v| v.step == self.step && v.counted && v.choice == c)
                 .count()
         };
         let outcome = if tally(Choice::Deny) >= step.denials as usize {
-            Some(Choice::Deny)
+            Choice::Deny
         } else if tally(Choice::Approve) >= step.quorum as usize {
-            Some(Choice::Approve)
+            Choice::Approve
         } else {
-            None
+            return false;
         };
-        if let Some(outcome) = outcome {
-            next.resolve(outcome, Cause::Votes, now);
+        self.resolve(outcome, Cause::Votes, now);
+        true
+    }
+
+    /// Casts the votes of the current step's downstream pack approvers
+    /// (from `pack_votes`), once each, and resolves the request if they
+    /// decide it; what happened.
+    pub fn cast_pack_votes(&mut self, now: i64) -> Vec<Happened> {
+        let mut happened = Vec::new();
+        if self.status != Status::Pending {
+            return happened;
+        }
+        let Some(approvers) = self
+            .policy
+            .steps
+            .get(self.step)
+            .map(|s| s.approvers.clone())
+        else {
+            return happened;
+        };
+        for a in &approvers {
+            let Approver::Pack(p) = a else { continue };
+            let key = a.key();
+            let Some(PackVote {
+                choice: Some(choice),
+                reason,
+            }) = self.pack_votes.get(&p.name)
+            else {
+                continue;
+            };
+            if self
+                .votes
+                .iter()
+                .any(|v| v.voter == key && v.step == self.step)
+            {
+                continue;
+            }
+            self.votes.push(Vote {
+                voter: key.clone(),
+                as_approver: key,
+                step: self.step,
+                choice: *choice,
+                reason: Some(reason.clone()).filter(|r| !r.is_empty()),
+                counted: true,
+                at_ms: now,
+            });
+            happened.push(Happened::Voted(self.votes.len() - 1));
+        }
+        if !happened.is_empty() && self.settle(now) {
             happened.push(Happened::Resolved);
         }
-        Ok((next, happened))
+        happened
     }
 
     fn resolve(&mut self, outcome: Choice, cause: Cause, now: i64) {
@@ -394,6 +468,7 @@ impl ApprovalRecord {
                 next.step_started_ms = now;
                 next.deadline_ms = deadline(now, &self.policy, next.step);
                 happened.push(Happened::StepStarted(next.step));
+                happened.extend(next.cast_pack_votes(now));
             }
             OnTimeout::Allow if self.allow_on_timeout => {
                 next.resolve(Choice::Approve, Cause::Timeout, now);
@@ -473,6 +548,7 @@ mod tests {
             step: 0,
             step_started_ms: 0,
             votes: vec![],
+            pack_votes: Default::default(),
             status: Status::Pending,
             resolution: None,
             redeemed: None,

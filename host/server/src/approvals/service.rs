@@ -7,13 +7,16 @@
 
 use crate::approvals::error::ApprovalError;
 use crate::approvals::policy::{ApprovalPolicy, TenantApprovals};
-use crate::approvals::record::{ApprovalRecord, Choice, Happened, Status, Voter, deadline};
+use crate::approvals::record::{
+    ApprovalRecord, Choice, Happened, PackVote, Status, Voter, deadline,
+};
 use crate::approvals::webhooks;
 use crate::state::AppState;
 use crate::trace_log::events::{self, audit};
 use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 use utoipa::ToSchema;
 use warden_host::{Decision, Request};
 use warden_store::{ApprovalRow, NewEvent, OutboxRow, Saved, StoreError, now_ms};
@@ -92,12 +95,13 @@ pub fn open(
     decision: &Decision,
     decision_id: &str,
     configuration: &str,
+    pack_votes: &dyn Fn(&ApprovalRecord) -> BTreeMap<String, PackVote>,
 ) -> Result<Option<Opening>, StoreError> {
     let Some(routed) = approvals.policy.route(req, &decision.routes) else {
         return Ok(None);
     };
     let now = now_ms();
-    let record = ApprovalRecord {
+    let mut record = ApprovalRecord {
         id: uuid::Uuid::now_v7().to_string(),
         tenant: req.tenant.clone(),
         request_id: req.id.clone(),
@@ -122,6 +126,7 @@ pub fn open(
         step_started_ms: now,
         deadline_ms: deadline(now, routed.policy, 0),
         votes: Vec::new(),
+        pack_votes: BTreeMap::new(),
         status: Status::Pending,
         resolution: None,
         redeemed: None,
@@ -138,17 +143,28 @@ pub fn open(
         }),
     )?;
     let step = step_event(&record)?;
+    // Downstream pack approvers judge the request now, while it is at
+    // hand unmasked; the first step's packs vote at once.
+    record.pack_votes = pack_votes(&record);
+    let happened = record.cast_pack_votes(now);
+    let mut events = vec![requested, step];
+    events.extend(events_of(&record, &happened)?);
+    let resolved = happened.contains(&Happened::Resolved);
     let reference = ApprovalRef {
         id: record.id.clone(),
-        status: Status::Pending,
+        status: record.status,
         policy: record.policy_name.clone(),
         deadline: rfc3339(record.deadline_ms),
         request_digest: record.request_digest.clone(),
     };
+    let mut outbox = webhooks::outbox_for(&record, webhooks::event::REQUESTED);
+    if resolved {
+        outbox.extend(webhooks::outbox_for(&record, webhooks::event::RESOLVED));
+    }
     Ok(Some(Opening {
         row: row_of(&record, 1)?,
-        events: vec![requested, step],
-        outbox: webhooks::outbox_for(&record, webhooks::event::REQUESTED),
+        events,
+        outbox,
         reference,
     }))
 }
@@ -213,10 +229,7 @@ fn events_of(next: &ApprovalRecord, happened: &[Happened]) -> Result<Vec<NewEven
     happened
         .iter()
         .map(|h| match h {
-            Happened::Voted => {
-                let v = next.votes.last();
-                event(next, kind::VOTE, json!({"vote": v}))
-            }
+            Happened::Voted(i) => event(next, kind::VOTE, json!({"vote": next.votes.get(*i)})),
             Happened::StepStarted(_) => step_event(next),
             Happened::TimedOut(step) => event(next, kind::TIMED_OUT, json!({"step": step})),
             Happened::Resolved => event(
@@ -253,6 +266,15 @@ pub async fn save_policy(
 ) -> Result<i64, ApprovalError> {
     doc.validate()?;
     st.tenant_row(tenant).await?;
+    // Every downstream pack approver must resolve and build, as it would
+    // in a composition.
+    for (field, r) in doc.packs() {
+        st.build(tenant, &crate::state::approver_doc(r))
+            .await
+            .map_err(|e| {
+                crate::tenants::settings_error::SettingsError::new(field, e.to_string())
+            })?;
+    }
     let text =
         serde_json::to_string(doc).map_err(|e| warden_store::corrupt("approval policy", e))?;
     let change = audit(

@@ -20,7 +20,7 @@ pub enum Source {
 }
 
 /// One pack in a composition.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PackRef {
     /// Pack name.

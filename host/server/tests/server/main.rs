@@ -6,6 +6,7 @@ mod admin_log;
 mod approvals;
 mod approvals_cli;
 mod approvals_fleet;
+mod approvals_packs;
 mod approvals_webhooks;
 mod auth;
 mod auth_table;
