@@ -133,6 +133,22 @@ pub(super) async fn outbox_in(
     Ok(())
 }
 
+/// One job of a batch appended under the log's lock: its events, the
+/// approval requests and notifications it opens, and the approval change it
+/// makes, if any (a compare-and-swap: the stored version must be
+/// `cas.version - 1`).
+#[derive(Debug, Clone, Copy)]
+pub struct Change<'a> {
+    /// Events to append.
+    pub events: &'a [NewEvent],
+    /// Approval requests to insert.
+    pub approvals: &'a [ApprovalRow],
+    /// Notifications to insert.
+    pub outbox: &'a [OutboxRow],
+    /// The approval row to replace.
+    pub cas: Option<&'a ApprovalRow>,
+}
+
 /// A request due for its deadline: which, and at what version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Due {
@@ -200,6 +216,79 @@ pub(super) async fn notify_in(
 }
 
 impl Store {
+    /// Appends a batch of `changes` to `tenant`'s log in one transaction,
+    /// under its head-row lock: each change's approval compare-and-swap
+    /// first (the head, then the rows: the one lock order of every approval
+    /// change), then the events of the changes whose swap held, chained in
+    /// order, with the requests and notifications they open. Per change:
+    /// its records, or `None` when its approval changed meanwhile (nothing
+    /// of it was written).
+    pub async fn trace_append_changes(
+        &self,
+        tenant: &str,
+        changes: &[Change<'_>],
+    ) -> Result<(Vec<Option<Vec<crate::Appended>>>, warden_trace::Chain), StoreError> {
+        let _turn = self.write_turn().await;
+        let mut tx = self.pool.begin().await?;
+        let mut chain = self.lock_head(&mut tx, tenant).await?;
+        let before = chain.clone();
+        let mut held = Vec::with_capacity(changes.len());
+        for c in changes {
+            let ok = match c.cas {
+                None => true,
+                Some(next) => {
+                    let done = sqlx::query(
+                        "UPDATE approvals SET status = $1, deadline_ms = $2, eligible = $3, version = $4, \
+                         updated_ms = $5, doc = $6 WHERE id = $7 AND tenant = $8 AND version = $9",
+                    )
+                    .bind(&next.status)
+                    .bind(next.deadline_ms)
+                    .bind(&next.eligible)
+                    .bind(next.version)
+                    .bind(next.updated_ms)
+                    .bind(&next.doc)
+                    .bind(&next.id)
+                    .bind(&next.tenant)
+                    .bind(next.version - 1)
+                    .execute(&mut *tx)
+                    .await?;
+                    done.rows_affected() == 1
+                }
+            };
+            held.push(ok);
+        }
+        let events: Vec<NewEvent> = changes
+            .iter()
+            .zip(&held)
+            .filter(|(_, ok)| **ok)
+            .flat_map(|(c, _)| c.events.iter().cloned())
+            .collect();
+        let records =
+            crate::trace::write_events(&mut tx, tenant, &mut chain, &events, self.backend).await?;
+        crate::trace::save_head(&mut tx, tenant, &chain).await?;
+        for (c, ok) in changes.iter().zip(&held) {
+            if *ok {
+                insert_in(&mut tx, c.approvals).await?;
+                outbox_in(&mut tx, c.outbox).await?;
+            }
+        }
+        let swapped = changes
+            .iter()
+            .zip(&held)
+            .filter_map(|(c, ok)| c.cas.filter(|_| *ok))
+            .map(|r| r.id.as_str());
+        notify_in(&mut tx, self.backend, swapped).await?;
+        self.custody.extended(tenant, &before, &chain);
+        tx.commit().await?;
+        let mut records = records.into_iter();
+        let out = changes
+            .iter()
+            .zip(held)
+            .map(|(c, ok)| ok.then(|| records.by_ref().take(c.events.len()).collect()))
+            .collect();
+        Ok((out, chain))
+    }
+
     /// The tenant's approval policy document and its version, if saved.
     pub async fn approval_policy(&self, tenant: &str) -> Result<Option<(i64, String)>, StoreError> {
         let r = sqlx::query("SELECT version, doc FROM approval_policies WHERE tenant = $1")
@@ -337,47 +426,6 @@ impl Store {
                 })
             })
             .collect()
-    }
-
-    /// Replaces the approval `next.id` if its stored version is still
-    /// `next.version - 1`, appending `events` to its tenant's log in the
-    /// same transaction. `false`: it changed meanwhile (nothing written).
-    pub async fn approval_transition(
-        &self,
-        next: &ApprovalRow,
-        events: &[NewEvent],
-        outbox: &[OutboxRow],
-    ) -> Result<bool, StoreError> {
-        let _turn = self.write_turn().await;
-        let mut tx = self.pool.begin().await?;
-        // The row first, then the log's head: the order every approval
-        // change takes, so two of them cannot wait on each other.
-        let done = sqlx::query(
-            "UPDATE approvals SET status = $1, deadline_ms = $2, eligible = $3, version = $4, \
-             updated_ms = $5, doc = $6 WHERE id = $7 AND tenant = $8 AND version = $9",
-        )
-        .bind(&next.status)
-        .bind(next.deadline_ms)
-        .bind(&next.eligible)
-        .bind(next.version)
-        .bind(next.updated_ms)
-        .bind(&next.doc)
-        .bind(&next.id)
-        .bind(&next.tenant)
-        .bind(next.version - 1)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            tx.rollback().await?;
-            return Ok(false);
-        }
-        if !events.is_empty() {
-            self.append_in(&mut tx, &next.tenant, events).await?;
-        }
-        outbox_in(&mut tx, outbox).await?;
-        notify_in(&mut tx, self.backend, std::iter::once(next.id.as_str())).await?;
-        tx.commit().await?;
-        Ok(true)
     }
 
     /// Leases up to `limit` notifications due at `now_ms` for `lease_ms`

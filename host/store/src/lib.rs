@@ -22,7 +22,7 @@ mod trace;
 mod trace_query;
 mod trace_replay;
 
-pub use approvals::{APPROVALS_CHANNEL, ApprovalRow, Due, OutboxRow, PendingFilter};
+pub use approvals::{APPROVALS_CHANNEL, ApprovalRow, Change, Due, OutboxRow, PendingFilter};
 pub use change::Audit;
 pub use checkpoints::LogStatus;
 pub use packs::{Inserted, PackRow, PackScope};

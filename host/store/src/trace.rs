@@ -389,26 +389,9 @@ impl Store {
         tenant: &str,
         events: &[NewEvent],
     ) -> Result<(Vec<Appended>, Chain), StoreError> {
-        self.trace_append_with(tenant, events, &[], &[]).await
-    }
-
-    /// [`Store::trace_append_locked`], inserting `approvals` (the approval
-    /// requests the batch's escalated decisions open, and their
-    /// notifications, `outbox`) in the same
-    /// transaction: a decision is never recorded without its approval
-    /// request, nor a request without its decision.
-    pub async fn trace_append_with(
-        &self,
-        tenant: &str,
-        events: &[NewEvent],
-        approvals: &[crate::ApprovalRow],
-        outbox: &[crate::OutboxRow],
-    ) -> Result<(Vec<Appended>, Chain), StoreError> {
         let _turn = self.write_turn().await;
         let mut tx = self.pool.begin().await?;
         let done = self.append_in(&mut tx, tenant, events).await?;
-        crate::approvals::insert_in(&mut tx, approvals).await?;
-        crate::approvals::outbox_in(&mut tx, outbox).await?;
         tx.commit().await?;
         Ok(done)
     }

@@ -35,6 +35,9 @@ pub enum ApprovalError {
     /// The redemption is refused.
     #[error(transparent)]
     Redeem(#[from] RedeemRefused),
+    /// The change could not be recorded in the trace log, so it was not made.
+    #[error("the change could not be recorded in the trace log; it was not made: {0}")]
+    NotRecorded(String),
     /// Other changes to the same request kept winning the race.
     #[error("approval `{0}` is changing too often to take this change; retry")]
     Contended(String),

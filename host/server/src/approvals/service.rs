@@ -343,11 +343,12 @@ where
                 _ => Vec::new(),
             })
             .collect();
-        if st
-            .store()
-            .approval_transition(&row_of(&next, version + 1)?, &events, &outbox)
-            .await?
-        {
+        let swapped = st
+            .appender()
+            .transition(tenant, row_of(&next, version + 1)?, events, outbox)
+            .await
+            .map_err(ApprovalError::NotRecorded)?;
+        if swapped {
             st.waiters().wake(id);
             return Ok(Some(next));
         }
@@ -413,12 +414,16 @@ pub async fn wait(
         let notified = wake.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let (record, _) = get(st, tenant, id).await?;
-        if record.status != Status::Pending || tokio::time::Instant::now() >= end {
-            return Ok(record);
+        {
+            // Not kept while parked: a record holds the whole request, and
+            // thousands of waiters would hold thousands of them.
+            let (record, _) = get(st, tenant, id).await?;
+            if record.status != Status::Pending || tokio::time::Instant::now() >= end {
+                return Ok(record);
+            }
         }
         if tokio::time::timeout_at(end, notified).await.is_err() {
-            return Ok(record);
+            return Ok(get(st, tenant, id).await?.0);
         }
     }
 }

@@ -69,6 +69,11 @@ impl From<ApprovalError> for ApiError {
                 ApiError::new(Kind::Conflict, r.to_string()).with(json!({"code": code}))
             }
             ApprovalError::Contended(_) => ApiError::new(Kind::Unavailable, e.to_string()),
+            ApprovalError::NotRecorded(ref cause) => ApiError::new(
+                Kind::Unavailable,
+                "the change could not be recorded in the trace log; it was not made",
+            )
+            .caused_by(cause),
             ApprovalError::State(e) => e.into(),
             ApprovalError::Store(e) => e.into(),
         }

@@ -10,8 +10,8 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use warden_store::{StoreError, TenantRow};
 
-/// A tenant's settings: the trace log's are typed; the others are JSON
-/// documents that later capabilities fill.
+/// A tenant's settings: trace retention, the trace log, quarantine, and
+/// sections later capabilities define (JSON objects until then).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TenantSettings {
@@ -39,23 +39,32 @@ pub struct TenantSettings {
     )]
     #[schema(value_type = Option<crate::api::schemas::Quarantine>)]
     pub quarantine: Option<warden_host::BreakerConfig>,
-    /// Approval routing: routes, escalation chains, SLAs.
+    /// Read from tenants stored before approval policies became their own
+    /// document; refused when settings are written (see
+    /// `PUT /v1/tenants/{tenant}/approval-policy`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
-    pub approval_routing: Option<Value>,
-    /// Spending budgets.
+    pub approval_routing: Option<Reserved>,
+    /// Spending budgets (reserved: the budgets capability defines it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
-    pub budgets: Option<Value>,
-    /// Rate limits.
+    pub budgets: Option<Reserved>,
+    /// Rate limits (reserved: the rate-limit capability defines it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
-    pub rate_limits: Option<Value>,
-    /// Cross-tenant grants.
+    pub rate_limits: Option<Reserved>,
+    /// Cross-tenant grants (reserved: the grants capability defines it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
-    pub grants: Option<Value>,
+    pub grants: Option<Reserved>,
 }
+
+/// A settings section a later capability defines: kept as the JSON object
+/// it is (anything else is refused when the document is parsed, naming the
+/// field) until its capability gives it a shape.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Reserved(pub serde_json::Map<String, Value>);
 
 impl TenantSettings {
     /// Checks the typed parts; the error names the field.
@@ -67,22 +76,11 @@ impl TenantSettings {
             q.validate()
                 .map_err(|m| SettingsError::new("settings.quarantine".to_owned(), m))?;
         }
-        // Documented as objects: anything else would be stored and then
-        // break the tenant's own responses.
-        for (name, v) in [
-            ("approval_routing", &self.approval_routing),
-            ("budgets", &self.budgets),
-            ("rate_limits", &self.rate_limits),
-            ("grants", &self.grants),
-        ] {
-            if let Some(v) = v
-                && !v.is_object()
-            {
-                return Err(SettingsError::new(
-                    format!("settings.{name}"),
-                    "must be a JSON object".to_owned(),
-                ));
-            }
+        if self.approval_routing.is_some() {
+            return Err(SettingsError::new(
+                "settings.approval_routing".to_owned(),
+                "approval routing is the approval policy document now: `PUT /v1/tenants/{tenant}/approval-policy`".to_owned(),
+            ));
         }
         Ok(())
     }

@@ -18,8 +18,10 @@
 //! request, so one bad event never fails the decisions it was batched with.
 //!
 //! A batch that opens approval requests (escalated decisions under an
-//! approval policy) is appended under the lock with its requests in the same
-//! transaction ([`Store::trace_append_with`]).
+//! approval policy) or changes one (a vote, a deadline, a redemption) is
+//! appended under the lock with those rows in the same transaction
+//! ([`Store::trace_append_changes`]): approval changes of a tenant are
+//! group-committed like its decisions.
 //!
 //! [`DEPTH`] is 1: on two cores, overlapping batches made them smaller and
 //! the transactions more numerous, and measured slower (BENCHMARKS.md).
@@ -29,7 +31,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
-use warden_store::{Appended, ApprovalRow, NewEvent, OutboxRow, Store, chain_events};
+use warden_store::{Appended, ApprovalRow, Change, NewEvent, OutboxRow, Store, chain_events};
 
 /// Most events taken into one batch.
 pub const MAX_BATCH: usize = 4096;
@@ -37,11 +39,14 @@ pub const MAX_BATCH: usize = 4096;
 /// Batches of one tenant in flight at once when its head is known (see the module docs).
 pub const DEPTH: usize = 1;
 
-type Reply = oneshot::Sender<Result<Vec<Appended>, String>>;
+/// A job's answer: its records, `None` when its approval change lost the
+/// race (nothing of it was written), or why the batch failed.
+type Reply = oneshot::Sender<Result<Option<Vec<Appended>>, String>>;
 
 struct Job {
     events: Vec<NewEvent>,
     opens: Openings,
+    cas: Option<ApprovalRow>,
     done: Reply,
 }
 
@@ -61,9 +66,14 @@ impl Openings {
     }
 }
 
-/// One job's share of a batch: how many events, where to answer, and what
-/// it opens.
-type Waiter = (usize, Reply, Openings);
+/// One job's share of a batch: how many events, where to answer, what it
+/// opens and the approval row it swaps.
+struct Waiter {
+    n: usize,
+    done: Reply,
+    opens: Openings,
+    cas: Option<ApprovalRow>,
+}
 
 /// The handle handlers append through. Cheap to clone.
 #[derive(Clone)]
@@ -119,11 +129,45 @@ impl Appender {
         events: Vec<NewEvent>,
         opens: Openings,
     ) -> Result<Vec<Appended>, String> {
+        self.submit(tenant, events, opens, None)
+            .await?
+            .ok_or_else(|| "the append was refused".to_owned())
+    }
+
+    /// Replaces approval `next` (if its stored version is still
+    /// `next.version - 1`) and appends `events` with `outbox`, in one
+    /// transaction with the rest of its batch. `Ok(false)`: the approval
+    /// changed meanwhile and nothing was written.
+    pub async fn transition(
+        &self,
+        tenant: &str,
+        next: ApprovalRow,
+        events: Vec<NewEvent>,
+        outbox: Vec<OutboxRow>,
+    ) -> Result<bool, String> {
+        let opens = Openings {
+            approvals: Vec::new(),
+            outbox,
+        };
+        Ok(self
+            .submit(tenant, events, opens, Some(next))
+            .await?
+            .is_some())
+    }
+
+    async fn submit(
+        &self,
+        tenant: &str,
+        events: Vec<NewEvent>,
+        opens: Openings,
+        cas: Option<ApprovalRow>,
+    ) -> Result<Option<Vec<Appended>>, String> {
         let (done, wait) = oneshot::channel();
         self.lane(tenant)?
             .send(Job {
                 events,
                 opens,
+                cas,
                 done,
             })
             .await
@@ -191,8 +235,13 @@ async fn lane(store: Store, tenant: String, mut rx: mpsc::Receiver<Job>) {
                 let mut waiters: Vec<Waiter> = Vec::with_capacity(jobs.len());
                 let mut opens = false;
                 for j in jobs {
-                    opens |= !j.opens.is_empty();
-                    waiters.push((j.events.len(), j.done, j.opens));
+                    opens |= !j.opens.is_empty() || j.cas.is_some();
+                    waiters.push(Waiter {
+                        n: j.events.len(),
+                        done: j.done,
+                        opens: j.opens,
+                        cas: j.cas,
+                    });
                     events.extend(j.events);
                 }
                 let (store, tenant) = (store.clone(), Arc::clone(&tenant));
@@ -221,16 +270,34 @@ async fn lane(store: Store, tenant: String, mut rx: mpsc::Receiver<Job>) {
 }
 
 fn fail(waiters: Vec<Waiter>, msg: &str) {
-    for (_, done, _) in waiters {
-        let _ = done.send(Err(msg.to_owned()));
+    for w in waiters {
+        let _ = w.done.send(Err(msg.to_owned()));
     }
 }
 
 fn answer(waiters: Vec<Waiter>, records: Vec<Appended>) {
     let mut records = records.into_iter();
-    for (n, done, _) in waiters {
-        let _ = done.send(Ok(records.by_ref().take(n).collect()));
+    for w in waiters {
+        let _ = w.done.send(Ok(Some(records.by_ref().take(w.n).collect())));
     }
+}
+
+/// The store's view of each waiter's share of `events`.
+fn changes<'a>(events: &'a [NewEvent], waiters: &'a [Waiter]) -> Vec<Change<'a>> {
+    let mut at = 0;
+    waiters
+        .iter()
+        .map(|w| {
+            let c = Change {
+                events: &events[at..at + w.n],
+                approvals: &w.opens.approvals,
+                outbox: &w.opens.outbox,
+                cas: w.cas.as_ref(),
+            };
+            at += w.n;
+            c
+        })
+        .collect()
 }
 
 async fn commit_locked(
@@ -239,14 +306,14 @@ async fn commit_locked(
     events: &[NewEvent],
     waiters: Vec<Waiter>,
 ) -> Outcome {
-    let approvals: Vec<ApprovalRow> = waiters.iter().flat_map(|w| w.2.approvals.clone()).collect();
-    let outbox: Vec<OutboxRow> = waiters.iter().flat_map(|w| w.2.outbox.clone()).collect();
-    match store
-        .trace_append_with(tenant, events, &approvals, &outbox)
-        .await
-    {
+    let result = store
+        .trace_append_changes(tenant, &changes(events, &waiters))
+        .await;
+    match result {
         Ok((records, chain)) => {
-            answer(waiters, records);
+            for (w, r) in waiters.into_iter().zip(records) {
+                let _ = w.done.send(Ok(r));
+            }
             Outcome {
                 committed: Some(chain),
                 predicted_ok: false,
@@ -275,22 +342,18 @@ async fn commit_each(
     waiters: Vec<Waiter>,
 ) -> Outcome {
     let mut committed = None;
-    let mut at = 0;
-    for (n, done, opens) in waiters {
-        let mine = &events[at..at + n];
-        at += n;
-        let _ = done.send(
-            match store
-                .trace_append_with(tenant, mine, &opens.approvals, &opens.outbox)
-                .await
-            {
-                Ok((records, chain)) => {
-                    committed = Some(chain);
-                    Ok(records)
-                }
-                Err(e) => Err(e.to_string()),
-            },
-        );
+    let mut answers = Vec::with_capacity(waiters.len());
+    for c in changes(events, &waiters) {
+        answers.push(match store.trace_append_changes(tenant, &[c]).await {
+            Ok((mut records, chain)) => {
+                committed = Some(chain);
+                Ok(records.pop().flatten())
+            }
+            Err(e) => Err(e.to_string()),
+        });
+    }
+    for (w, a) in waiters.into_iter().zip(answers) {
+        let _ = w.done.send(a);
     }
     Outcome {
         committed,

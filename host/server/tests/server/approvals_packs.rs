@@ -77,7 +77,10 @@ both!(
         assert_eq!(d["approval"]["status"], "approved", "{d:?}");
         let v = get(&app, d["approval"]["id"].as_str().unwrap()).await;
         assert_eq!(v["votes"][0]["voter"], "pack:rollout-demo");
-        assert_eq!(v["votes"][0]["reason"], "rollout-demo/payment-cap: within the cap");
+        assert_eq!(
+            v["votes"][0]["reason"],
+            "rollout-demo/payment-cap: within the cap"
+        );
         assert_eq!(v["resolution"]["cause"], "votes");
         // 2000.00 EUR: the reviewer denies, with its reason.
         let d = escalate(&app, "pk-2", 200_000).await;

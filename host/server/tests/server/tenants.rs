@@ -44,6 +44,22 @@ both!(tenant_lifecycle, |app: App| async move {
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
     assert_eq!(r.json["display_name"], "ACME");
     assert_eq!(r.json["settings"]["budgets"]["daily"], "100 EUR");
+    // Reserved sections are objects; approval routing has its own document.
+    for (settings, field) in [
+        (json!({"budgets": [1]}), "settings.budgets"),
+        (json!({"grants": "all"}), "settings.grants"),
+        (json!({"approval_routing": {}}), "settings.approval_routing"),
+    ] {
+        let r = app
+            .patch("/v1/tenants/acme", &admin, &json!({ "settings": settings }))
+            .await;
+        assert!(r.status.is_client_error(), "{settings}: {:?}", r.json);
+        assert!(
+            r.json["field"] == field || r.detail().contains(field.trim_start_matches("settings.")),
+            "{settings}: {:?}",
+            r.json
+        );
+    }
     let r = app
         .patch("/v1/tenants/acme", &admin, &json!({"disabled": true}))
         .await;
