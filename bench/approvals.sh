@@ -4,7 +4,8 @@
 #      decision that escalates and approve it through the API, over and over;
 #   2. deadline lag under that load: escalations with a 1 s SLA opened at a steady rate
 #      alongside, each read back after its deadline fired (resolution time minus deadline);
-#   3. long-poll waiters: WAITERS waits parked on 100 pending requests: the server's resident
+#   3. long-poll waiters: WAITERS waits parked on 100 pending requests, once on WAITERS HTTP/1.1
+#      connections and once multiplexed on 100 HTTP/2 connections: the server's resident
 #      memory, and the database's transactions per second while they wait, against the
 #      same server idle (waiters are woken by changes, not by polling).
 #
@@ -73,14 +74,27 @@ sleep 3
 # transaction: windows of 12 s, the same for both.
 c0=$(commits); sleep 12; c1=$(commits)
 echo "idle: resident $(rss), database $(( (c1 - c0) / 12 )) transactions/s"
-"$LOAD" waiters "$HOSTPORT" "$RUNTIME" "$APPROVER" "$WAITERS" 100 20 > "$tmp/waiters" &
-WAIT=$!
-until grep -q HOLDING "$tmp/waiters"; do
-  kill -0 "$WAIT" 2> /dev/null || { cat "$tmp/waiters"; exit 1; }
-  sleep 0.2
+for h2 in 0 100; do
+  "$LOAD" waiters "$HOSTPORT" "$RUNTIME" "$APPROVER" "$WAITERS" 100 20 "$h2" > "$tmp/waiters" &
+  WAIT=$!
+  until grep -q HOLDING "$tmp/waiters"; do
+    kill -0 "$WAIT" 2> /dev/null || { cat "$tmp/waiters"; exit 1; }
+    sleep 0.2
+  done
+  sleep 2
+  c0=$(commits); sleep 12; c1=$(commits)
+  echo "$WAITERS waiters ($([ "$h2" = 0 ] && echo "one HTTP/1.1 connection each" || echo "on $h2 HTTP/2 connections")): resident $(rss), database $(( (c1 - c0) / 12 )) transactions/s"
+  wait "$WAIT"
+  grep -v HOLDING "$tmp/waiters"
+  # Memory the allocator keeps after the first round stays resident: the
+  # second round starts from a fresh server.
+  if [ "$h2" = 0 ]; then
+    kill -TERM "$PID"; wait "$PID" || true
+    "$WARDEN" serve --listen "$HOSTPORT" --builtin-packs target/packs --data-dir "$tmp/data" \
+      --database-url "$PG_BASE/$db" > "$tmp/log2" 2>&1 &
+    PID=$!
+    until grep -q "warden listening on" "$tmp/log2"; do sleep 0.05; done
+    sleep 3
+    echo "restarted: resident $(rss)"
+  fi
 done
-sleep 2
-c0=$(commits); sleep 12; c1=$(commits)
-echo "$WAITERS waiters: resident $(rss), database $(( (c1 - c0) / 12 )) transactions/s"
-wait "$WAIT"
-grep -v HOLDING "$tmp/waiters"

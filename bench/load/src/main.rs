@@ -5,7 +5,7 @@
 //! ```text
 //! warden-bench-load throughput ADDR RUNTIME_TOKEN APPROVER_TOKEN SECONDS WORKERS
 //! warden-bench-load timers     ADDR RUNTIME_TOKEN SECONDS RATE_PER_S
-//! warden-bench-load waiters    ADDR RUNTIME_TOKEN APPROVER_TOKEN WAITERS APPROVALS HOLD_S
+//! warden-bench-load waiters    ADDR RUNTIME_TOKEN APPROVER_TOKEN WAITERS APPROVALS HOLD_S [H2_CONNS]
 //! ```
 //!
 //! - `throughput`: each worker, on its own kept-alive connection, asks for a
@@ -18,6 +18,9 @@
 //!   long-polls on them (60 s bound), prints `HOLDING` and holds for
 //!   `HOLD_S` (the script samples memory and database traffic then),
 //!   approves them all and reports how long the waiters took to return.
+//!   Each waiter has its own HTTP/1.1 connection, or, with `H2_CONNS`, the
+//!   waiters share that many HTTP/2 connections (as a runtime with many
+//!   agents would multiplex them).
 
 use anyhow::{Context, Result, bail};
 use http_body_util::{BodyExt, Full};
@@ -218,6 +221,19 @@ async fn timers(addr: String, runtime: String, secs: u64, rate: u64) -> Result<(
     Ok(())
 }
 
+/// A shared HTTP/2 connection (prior knowledge, cleartext).
+async fn h2(addr: &str) -> Result<hyper::client::conn::http2::SendRequest<Full<Bytes>>> {
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    let (tx, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tcp),
+    )
+    .await?;
+    tokio::spawn(conn);
+    Ok(tx)
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn waiters(
     addr: String,
     runtime: String,
@@ -225,6 +241,7 @@ async fn waiters(
     n: usize,
     approvals: usize,
     hold: u64,
+    h2_conns: usize,
 ) -> Result<()> {
     let mut c = Conn::open(&addr).await?;
     let mut ids = Vec::new();
@@ -234,20 +251,37 @@ async fn waiters(
     let done = Arc::new(tokio::sync::Mutex::new(Vec::new()));
     let mut jobs = Vec::new();
     let connected = Arc::new(AtomicU64::new(0));
+    let mut shared = Vec::new();
+    for _ in 0..h2_conns {
+        shared.push(h2(&addr).await?);
+    }
     for i in 0..n {
         let (addr, runtime, id) = (addr.clone(), runtime.clone(), ids[i % ids.len()].clone());
         let (done, connected) = (done.clone(), connected.clone());
+        let conn = (!shared.is_empty()).then(|| shared[i % shared.len()].clone());
         jobs.push(tokio::spawn(async move {
-            let mut c = Conn::open(&addr).await?;
-            connected.fetch_add(1, Ordering::Relaxed);
-            let (status, v) = c
-                .call(
-                    "GET",
-                    &format!("/v1/tenants/bench/approvals/{id}/wait?timeout_s=60"),
-                    &runtime,
-                    None,
-                )
-                .await?;
+            let path = format!("/v1/tenants/bench/approvals/{id}/wait?timeout_s=60");
+            let (status, v) = match conn {
+                None => {
+                    let mut c = Conn::open(&addr).await?;
+                    connected.fetch_add(1, Ordering::Relaxed);
+                    c.call("GET", &path, &runtime, None).await?
+                }
+                Some(mut tx) => {
+                    connected.fetch_add(1, Ordering::Relaxed);
+                    let req = hyper::Request::get(format!("http://{addr}{path}"))
+                        .header("authorization", format!("Bearer {runtime}"))
+                        .body(Full::new(Bytes::new()))?;
+                    tx.ready().await?;
+                    let resp = tx.send_request(req).await?;
+                    let status = resp.status().as_u16();
+                    let bytes = resp.into_body().collect().await?.to_bytes();
+                    (
+                        status,
+                        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+                    )
+                }
+            };
             done.lock().await.push((
                 Instant::now(),
                 status,
@@ -264,6 +298,11 @@ async fn waiters(
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     println!("HOLDING {n} waiters on {approvals} approvals");
+    let via = if h2_conns == 0 {
+        format!("{n} HTTP/1.1 connections")
+    } else {
+        format!("{h2_conns} HTTP/2 connections")
+    };
     tokio::time::sleep(Duration::from_secs(hold)).await;
     let early = done.lock().await.len();
     let released_at = Instant::now();
@@ -285,7 +324,7 @@ async fn waiters(
         .filter(|(_, s, st)| *s == 200 && st == "approved")
         .count();
     println!(
-        "waiters: {n} long-polls; {early} returned before the votes; {approved} returned `approved`; all returned {:.0} ms after the first vote (p50 {:.0} ms)",
+        "waiters: {n} long-polls over {via}; {early} returned before the votes; {approved} returned `approved`; all returned {:.0} ms after the first vote (p50 {:.0} ms)",
         wake.last().copied().unwrap_or(f64::NAN),
         pct(&wake, 0.5)
     );
@@ -307,6 +346,7 @@ async fn main() -> Result<()> {
         }
         Some("timers") => timers(arg(2)?, arg(3)?, num(4)?, num(5)?).await,
         Some("waiters") => {
+            let h2 = a.get(8).map(|v| v.parse()).transpose()?.unwrap_or(0);
             waiters(
                 arg(2)?,
                 arg(3)?,
@@ -314,6 +354,7 @@ async fn main() -> Result<()> {
                 num(5)? as usize,
                 num(6)? as usize,
                 num(7)?,
+                h2,
             )
             .await
         }
