@@ -304,8 +304,10 @@ pub struct InboxQuery {
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<usize>,
     /// The `next_cursor` of the previous page.
+    #[param(max_length = 256)]
     pub cursor: Option<String>,
     /// Only the requests of this run.
+    #[param(max_length = 256)]
     pub request_id: Option<String>,
 }
 
@@ -333,11 +335,11 @@ pub async fn inbox(
     .limit()?;
     for (name, v) in [("cursor", &q.cursor), ("request_id", &q.request_id)] {
         if let Some(v) = v
-            && (v.len() > 256 || v.contains('\0'))
+            && (v.chars().count() > 256 || v.contains('\0'))
         {
             return Err(ApiError::new(
                 Kind::InvalidParameter,
-                format!("`{name}` must be at most 256 bytes without NUL"),
+                format!("`{name}` must be at most 256 characters without NUL"),
             ));
         }
     }

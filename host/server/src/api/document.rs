@@ -137,7 +137,7 @@ fn bound_parameters(op: &mut serde_json::Map<String, Value>) {
 /// Schemas of internally tagged enums whose variants refuse unknown fields
 /// (`#[serde(tag = ..., deny_unknown_fields)]`, which the derive does not
 /// carry into the variants).
-const CLOSED_VARIANTS: &[&str] = &["RolloutStage", "Anchor"];
+const CLOSED_VARIANTS: &[&str] = &["RolloutStage", "Anchor", "Approver"];
 
 /// Says in the schemas what the derive leaves out: tagged variants that
 /// refuse unknown fields, and the bounds of a batch's list of requests

@@ -66,7 +66,7 @@ pub struct ApprovalPolicy {
     /// The safety classes whose requests a step's deadline may allow
     /// (`on_timeout: allow`); for any other class such a deadline denies.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schema(value_type = Vec<String>)]
+    #[schema(value_type = Vec<crate::api::schemas::DecisionSafetyClass>)]
     pub allow_on_timeout: Vec<SafetyClass>,
 }
 
@@ -91,7 +91,7 @@ pub struct RouteRule {
 pub struct Match {
     /// Any of these safety classes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schema(value_type = Vec<String>)]
+    #[schema(value_type = Vec<crate::api::schemas::DecisionSafetyClass>)]
     pub safety_class: Vec<SafetyClass>,
     /// The amount within this range, in this currency (a request without
     /// an amount, or in another currency, does not match).
