@@ -4,8 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use crate::approval_kit::{one_policy, save};
 use crate::harness::*;
-use axum::http::StatusCode;
 use serde_json::json;
 use warden_server::auth::Role;
 use warden_testkit::both;
@@ -30,16 +30,12 @@ both!(
     an_approver_decides_from_the_command_line,
     |app: App| async move {
         app.tenant_with("acme", &["treasury"], json!({})).await;
-        let op = app.token("acme", &[Role::Operator]);
-        let r = app
-            .put(
-                "/v1/tenants/acme/approval-policy",
-                &op,
-                &json!({"version": 0, "policy": {"default_policy": "p", "policies": {"p": {
-                "steps": [{"approvers": [{"group": "finance"}], "sla": "1h"}]}}}}),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
+        save(
+            &app,
+            0,
+            one_policy(json!([{"approvers": [{"group": "finance"}], "sla": "1h"}])),
+        )
+        .await;
         let rt = app.token("acme", &[Role::Runtime]);
         let mut ids = Vec::new();
         for i in 0..2 {

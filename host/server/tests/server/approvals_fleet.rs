@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use crate::approval_kit::{self, save};
 use crate::harness::*;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
@@ -26,16 +27,13 @@ async fn replica(app: &App) -> App {
 
 async fn setup(app: &App, sla: &str, quorum: u32) {
     app.tenant_with("acme", &["treasury"], json!({})).await;
-    let op = app.token("acme", &[Role::Operator]);
-    let r = app
-        .put(
-            "/v1/tenants/acme/approval-policy",
-            &op,
-            &json!({"version": 0, "policy": {"default_policy": "p", "policies": {"p": {
-                "steps": [{"approvers": [{"group": "finance"}], "quorum": quorum, "sla": sla}]}}}}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
+    save(
+        app,
+        0,
+        json!({"default_policy": "p", "policies": {"p": {
+                "steps": [{"approvers": [{"group": "finance"}], "quorum": quorum, "sla": sla}]}}}),
+    )
+    .await;
 }
 
 /// `n` escalations in one batch (one transaction); their approval ids.
@@ -134,13 +132,7 @@ async fn a_waiter_on_one_server_is_woken_by_a_vote_on_another() {
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
     let ann = one.token_for("ann", "acme", &[Role::Approver], &["finance"]);
-    let r = one
-        .post(
-            &format!("/v1/tenants/acme/approvals/{id}/votes"),
-            &ann,
-            &json!({"choice": "approve"}),
-        )
-        .await;
+    let r = approval_kit::vote(&one, &ann, &id, "approve", None).await;
     assert_eq!(r.json["status"], "approved", "{:?}", r.json);
     let woken = tokio::time::timeout(Duration::from_secs(5), waiter)
         .await

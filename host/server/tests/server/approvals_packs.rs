@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use crate::approval_kit::{get, one_policy, put_policy};
 use crate::harness::*;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
@@ -26,13 +27,7 @@ async fn setup(app: &App, steps: Value) -> Resp {
                "layers": [{"name": "tenant", "packs": {"rollout-demo": {"payment-cap": {"verdict": "escalate"}}}}]}),
     )
     .await;
-    let op = app.token("acme", &[Role::Operator]);
-    app.put(
-        "/v1/tenants/acme/approval-policy",
-        &op,
-        &json!({"version": 0, "policy": {"default_policy": "p", "policies": {"p": {"steps": steps}}}}),
-    )
-    .await
+    put_policy(app, 0, one_policy(steps)).await
 }
 
 fn reviewer() -> Value {
@@ -49,17 +44,6 @@ async fn escalate(app: &App, id: &str, minor: i64) -> Value {
         )
         .await;
     assert_eq!(r.json["verdict"], "escalate", "{:?}", r.json);
-    r.json
-}
-
-async fn get(app: &App, id: &str) -> Value {
-    let r = app
-        .get(
-            &format!("/v1/tenants/acme/approvals/{id}"),
-            &app.token("acme", &[Role::Auditor]),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
     r.json
 }
 

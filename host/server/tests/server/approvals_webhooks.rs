@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use crate::approval_kit::{self, save};
 use crate::harness::*;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
@@ -45,18 +46,15 @@ async fn receiver(fail_first: usize) -> (String, Got) {
 async fn setup(app: &App, hooks: &[&str], sla: &str) {
     app.tenant_with("acme", &["treasury"], json!({})).await;
     let webhooks: Vec<Value> = hooks.iter().map(|u| json!({ "url": u })).collect();
-    let op = app.token("acme", &[Role::Operator]);
-    let r = app
-        .put(
-            "/v1/tenants/acme/approval-policy",
-            &op,
-            &json!({"version": 0, "policy": {"default_policy": "p", "policies": {"p": {
+    save(
+        app,
+        0,
+        json!({"default_policy": "p", "policies": {"p": {
                 "webhooks": webhooks,
                 "steps": [{"approvers": [{"user": "alice"}], "sla": sla, "on_timeout": "next"},
-                          {"approvers": [{"user": "bob"}], "sla": "1h"}]}}}}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
+                          {"approvers": [{"user": "bob"}], "sla": "1h"}]}}}),
+    )
+    .await;
 }
 
 fn verify(secret: &[u8], headers: &HeaderMap, body: &str) -> bool {
@@ -102,13 +100,7 @@ both!(
         // The deadline moves the request to bob's step; then bob approves.
         warden_server::approvals::timers::fire_due(&app.state).await;
         let bob = app.token_for("bob", "acme", &[Role::Approver], &[]);
-        let r = app
-            .post(
-                &format!("/v1/tenants/acme/approvals/{id}/votes"),
-                &bob,
-                &json!({"choice": "approve"}),
-            )
-            .await;
+        let r = approval_kit::vote(&app, &bob, &id, "approve", None).await;
         assert_eq!(r.json["status"], "approved", "{:?}", r.json);
         assert_eq!(webhooks::deliver_due(&app.state).await, 3);
 

@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use crate::approval_kit::{one_policy, save};
 use crate::harness::*;
 use axum::http::{Method, StatusCode, header};
 use serde_json::json;
@@ -71,16 +72,12 @@ both!(
     the_inbox_signs_in_shows_hostile_text_inert_and_votes_safely,
     |app: App| async move {
         app.tenant_with("acme", &["treasury"], json!({})).await;
-        let op = app.token("acme", &[Role::Operator]);
-        let r = app
-            .put(
-                "/v1/tenants/acme/approval-policy",
-                &op,
-                &json!({"version": 0, "policy": {"default_policy": "p", "policies": {"p": {
-                "steps": [{"approvers": [{"group": "finance"}], "sla": "1h"}]}}}}),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
+        save(
+            &app,
+            0,
+            one_policy(json!([{"approvers": [{"group": "finance"}], "sla": "1h"}])),
+        )
+        .await;
         // A prompt-injected agent puts markup everywhere it can.
         let mut req = payment("acme", "hostile-1", 450_000);
         req["action"]["tool"] = json!("payments.pay_invoice<img src=x onerror=alert(1)>");

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod admin_log;
+mod approval_kit;
 mod approvals;
 mod approvals_cli;
 mod approvals_fleet;
