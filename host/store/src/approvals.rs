@@ -162,8 +162,8 @@ pub struct Due {
 #[derive(Debug, Clone, Default)]
 pub struct PendingFilter {
     /// The `kind:name` tokens the caller answers to (`user:alice`,
-    /// `group:finance`); a request is listed if its current step names any.
-    /// Empty: every pending request (auditors).
+    /// `group:finance`); a request is listed if its current step names any
+    /// exactly. Empty: every pending request (auditors).
     pub eligible: Vec<String>,
     /// Only requests of this run.
     pub request_id: Option<String>,
@@ -371,6 +371,27 @@ impl Store {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<Page<ApprovalRow>, StoreError> {
+        // An approver's tokens match the column's space-delimited entries
+        // exactly: LIKE's wildcards in them are escaped, and a token with a
+        // space (which no policy can name) matches nothing. An approver left
+        // with no token sees nothing, never everything.
+        let eligible: Vec<String> = filter
+            .eligible
+            .iter()
+            .filter(|e| !e.chars().any(char::is_whitespace))
+            .map(|e| {
+                let e = e
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_");
+                format!("% {e} %")
+            })
+            .collect();
+        if eligible.is_empty() && !filter.eligible.is_empty() {
+            return Ok(Page::from_rows(Vec::new(), limit, |a: &ApprovalRow| {
+                a.id.clone()
+            }));
+        }
         let mut sql = format!(
             "SELECT {COLUMNS} FROM approvals WHERE tenant = $1 AND status = 'pending' AND id > $2"
         );
@@ -379,13 +400,12 @@ impl Store {
             n += 1;
             sql.push_str(&format!(" AND request_id = ${n}"));
         }
-        if !filter.eligible.is_empty() {
-            let any: Vec<String> = filter
-                .eligible
+        if !eligible.is_empty() {
+            let any: Vec<String> = eligible
                 .iter()
                 .map(|_| {
                     n += 1;
-                    format!("eligible LIKE ${n}")
+                    format!("eligible LIKE ${n} ESCAPE '\\'")
                 })
                 .collect();
             sql.push_str(&format!(" AND ({})", any.join(" OR ")));
@@ -396,8 +416,8 @@ impl Store {
         if let Some(r) = &filter.request_id {
             q = q.bind(r.as_str());
         }
-        for e in &filter.eligible {
-            q = q.bind(format!("% {} %", e.replace(['%', '_', ' '], "")));
+        for e in &eligible {
+            q = q.bind(e.as_str());
         }
         let rows = q
             .bind(i64::try_from(limit + 1).unwrap_or(i64::MAX))

@@ -618,3 +618,35 @@ both!(
         assert!(r.json.get("approval").is_none(), "{:?}", r.json);
     }
 );
+
+/// Whether `sub` with `groups` finds approval `id` in their inbox.
+async fn sees(app: &App, id: &str, sub: &str, groups: &[&str]) -> bool {
+    let t = approver(app, sub, groups);
+    let r = app.get("/v1/tenants/acme/approvals", &t).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
+    r.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["id"] == id)
+}
+
+both!(the_inbox_matches_approvers_exactly, |app: App| async move {
+    setup(
+        &app,
+        one_policy(json!([{"approvers": [{"group": "fin_ops"}, {"user": "ann_b"}], "sla": "1h"}])),
+    )
+    .await;
+    let id = approval_id(&escalate(&app, "exact-1", None).await);
+    assert!(sees(&app, &id, "x", &["fin_ops"]).await, "the group itself");
+    assert!(sees(&app, &id, "ann_b", &[]).await, "the user itself");
+    // `_` and `%` are characters here, not LIKE's wildcards; spaces never match.
+    assert!(!sees(&app, &id, "x", &["finXops"]).await);
+    assert!(!sees(&app, &id, "annXb", &[]).await);
+    assert!(!sees(&app, &id, "%", &["%"]).await);
+    assert!(!sees(&app, &id, "x", &["fin ops", "fin_ ops"]).await);
+    assert!(
+        !sees(&app, &id, "ann b", &[]).await,
+        "an approver left with no usable token sees nothing"
+    );
+});
