@@ -3,7 +3,9 @@
 //! runtime's long-poll wait and redemption, and votes.
 
 use crate::approvals::policy::{ApprovalPolicy, Approver, OnTimeout};
-use crate::approvals::record::{ApprovalRecord, Cause, Choice, MAX_REASON, Status, Vote, Voter};
+use crate::approvals::record::{
+    ApprovalRecord, Cause, Choice, MAX_REASON, Status, Vote, Voter, is_approval_id,
+};
 use crate::approvals::service;
 use crate::auth::Role;
 use crate::http::extract::{ApiJson, ApiQuery, Caller, PageParams, body_text};
@@ -20,9 +22,6 @@ use super::{Paged, rfc3339};
 
 /// Longest wait a runtime may ask for, in seconds.
 pub const MAX_WAIT_S: u64 = 60;
-
-/// Most groups of a token that the inbox matches on.
-const MAX_GROUPS: usize = 64;
 
 /// The approval policy with its version.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -225,12 +224,6 @@ fn vote_view(v: &Vote) -> VoteView {
 /// The view of `r`.
 pub fn view(r: &ApprovalRecord) -> ApprovalView {
     let step = r.policy.steps.get(r.step);
-    let tally = |c: Choice| {
-        r.votes
-            .iter()
-            .filter(|v| v.step == r.step && v.counted && v.choice == c)
-            .count()
-    };
     ApprovalView {
         id: r.id.clone(),
         status: r.status,
@@ -251,8 +244,8 @@ pub fn view(r: &ApprovalRecord) -> ApprovalView {
             approvers: step.map(|s| s.approvers.clone()).unwrap_or_default(),
             quorum: step.map_or(0, |s| s.quorum),
             denials: step.map_or(0, |s| s.denials),
-            approvals: tally(Choice::Approve),
-            denied: tally(Choice::Deny),
+            approvals: r.counted(Choice::Approve),
+            denied: r.counted(Choice::Deny),
             on_timeout: step.map(|s| s.on_timeout).unwrap_or_default(),
             deadline: rfc3339(r.deadline_ms),
         },
@@ -278,21 +271,10 @@ const READERS: &[Role] = &[
 ];
 
 fn check_id(id: &str) -> Result<(), ApiError> {
-    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+    if !is_approval_id(id) {
         return Err(ApiError::not_found("approval", id));
     }
     Ok(())
-}
-
-/// The caller as a voter: a person (`approver` role) or an agent
-/// approver (`agent` role).
-fn voter(caller: &Caller) -> Voter<'_> {
-    let c = &caller.0;
-    Voter {
-        sub: &c.sub,
-        groups: &c.groups[..c.groups.len().min(MAX_GROUPS)],
-        agent: !c.roles.contains(&Role::Approver) && c.roles.contains(&Role::Agent),
-    }
 }
 
 /// `?request_id=` and paging for the inbox.
@@ -348,7 +330,7 @@ pub async fn inbox(
         eligible: if sees_all {
             Vec::new()
         } else {
-            voter(&caller).eligibility()
+            Voter::of(&caller.0).eligibility()
         },
         request_id: q.request_id.clone(),
     };
@@ -461,7 +443,7 @@ pub async fn vote(
         &st,
         &tenant,
         &id,
-        &voter(&caller),
+        &Voter::of(&caller.0),
         body.choice,
         body.reason.as_deref(),
     )

@@ -169,6 +169,15 @@ pub struct ApprovalRecord {
     pub redeemed: Option<Redemption>,
 }
 
+/// Most groups of a token that count for eligibility and the inbox.
+pub const MAX_GROUPS: usize = 64;
+
+/// Whether `id` looks like an approval id as the store writes them (a
+/// UUID); anything else names no approval.
+pub fn is_approval_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+}
+
 /// Who is voting: the token's subject and groups, and whether it is an
 /// agent approver's token.
 #[derive(Debug, Clone)]
@@ -181,7 +190,18 @@ pub struct Voter<'a> {
     pub agent: bool,
 }
 
-impl Voter<'_> {
+impl<'a> Voter<'a> {
+    /// The bearer of `claims`: a person (`approver` role), or an agent
+    /// approver (`agent` role without `approver`); at most [`MAX_GROUPS`] groups.
+    pub fn of(claims: &'a crate::auth::Claims) -> Voter<'a> {
+        use crate::auth::Role;
+        Voter {
+            sub: &claims.sub,
+            groups: &claims.groups[..claims.groups.len().min(MAX_GROUPS)],
+            agent: !claims.roles.contains(&Role::Approver) && claims.roles.contains(&Role::Agent),
+        }
+    }
+
     /// `user:<sub>` or `agent:<sub>`.
     pub fn key(&self) -> String {
         if self.agent {
@@ -366,21 +386,23 @@ impl ApprovalRecord {
         Ok((next, happened))
     }
 
+    /// The current step's votes of `choice` that count.
+    pub fn counted(&self, choice: Choice) -> usize {
+        self.votes
+            .iter()
+            .filter(|v| v.step == self.step && v.counted && v.choice == choice)
+            .count()
+    }
+
     /// Resolves the request if the current step's counted votes reach its
     /// denials or its quorum; whether it did.
     fn settle(&mut self, now: i64) -> bool {
         let Some(step) = self.policy.steps.get(self.step) else {
             return false;
         };
-        let tally = |c: Choice| {
-            self.votes
-                .iter()
-                .filter(|v| v.step == self.step && v.counted && v.choice == c)
-                .count()
-        };
-        let outcome = if tally(Choice::Deny) >= step.denials as usize {
+        let outcome = if self.counted(Choice::Deny) >= step.denials as usize {
             Choice::Deny
-        } else if tally(Choice::Approve) >= step.quorum as usize {
+        } else if self.counted(Choice::Approve) >= step.quorum as usize {
             Choice::Approve
         } else {
             return false;

@@ -5,7 +5,7 @@
 use super::format::{money, time};
 use super::harden;
 use super::session::{self, Session};
-use crate::approvals::record::{ApprovalRecord, Choice, Status, Voter};
+use crate::approvals::record::{ApprovalRecord, Choice, Status, Voter, is_approval_id};
 use crate::approvals::service;
 use crate::auth::Role;
 use crate::http::problem::ApiError;
@@ -104,19 +104,7 @@ struct ListPage {
 }
 
 fn voter(s: &Session) -> Voter<'_> {
-    let c = &s.claims;
-    Voter {
-        sub: &c.sub,
-        groups: &c.groups[..c.groups.len().min(64)],
-        agent: !c.roles.contains(&Role::Approver) && c.roles.contains(&Role::Agent),
-    }
-}
-
-fn counted(r: &ApprovalRecord, c: Choice) -> usize {
-    r.votes
-        .iter()
-        .filter(|v| v.step == r.step && v.counted && v.choice == c)
-        .count()
+    Voter::of(&s.claims)
 }
 
 fn row(r: &ApprovalRecord) -> Row {
@@ -131,7 +119,7 @@ fn row(r: &ApprovalRecord) -> Row {
         step: format!("{} of {}", r.step + 1, r.policy.steps.len()),
         votes: format!(
             "{} of {}",
-            counted(r, Choice::Approve),
+            r.counted(Choice::Approve),
             step.map_or(0, |s| s.quorum)
         ),
         deadline_ms: r.deadline_ms,
@@ -410,7 +398,7 @@ fn detail_page(s: &Session, r: &ApprovalRecord, error: &str, done: bool) -> Deta
         step: format!("{} of {}", r.step + 1, r.policy.steps.len()),
         quorum: format!(
             "{} of {} approvals",
-            counted(r, Choice::Approve),
+            r.counted(Choice::Approve),
             step.map_or(0, |s| s.quorum)
         ),
         approvers: step
@@ -431,11 +419,6 @@ fn detail_page(s: &Session, r: &ApprovalRecord, error: &str, done: bool) -> Deta
     }
 }
 
-/// An approval id as the store writes them (a UUID); anything else is not one.
-fn valid_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
-}
-
 /// `?done=1` after a vote.
 #[derive(Debug, Default, Deserialize)]
 pub struct DetailQuery {
@@ -453,7 +436,7 @@ pub async fn detail(
     let Some(s) = session::current(&st, &headers) else {
         return Redirect::to("/inbox").into_response();
     };
-    if !valid_id(&id) {
+    if !is_approval_id(&id) {
         return message(
             StatusCode::NOT_FOUND,
             "Not found",
@@ -506,7 +489,7 @@ pub async fn vote(
             "The form was not sent from this inbox.",
         );
     }
-    if !valid_id(&id) {
+    if !is_approval_id(&id) {
         return message(
             StatusCode::NOT_FOUND,
             "Not found",
