@@ -3,24 +3,31 @@
 #   1. escalations created and resolved per second, end to end: workers that each ask for a
 #      decision that escalates and approve it through the API, over and over;
 #   2. deadline lag under that load: escalations with a 1 s SLA opened at a steady rate
-#      alongside, each read back after its deadline fired (resolution time minus deadline);
+#      alongside, each read back after its deadline fired (resolution time minus deadline),
+#      on the same tenant (TIMER_TENANT=bench, the default: its policy routes counterparty
+#      `Timers*` to the 1 s SLA) or on a second tenant (TIMER_TENANT=bench-timers, where fair
+#      admission then holds `bench` to the other tenant's decisions in flight: see
+#      host/server/src/decisions/admission.rs);
 #   3. long-poll waiters: WAITERS waits parked on 100 pending requests, once on WAITERS HTTP/1.1
 #      connections and once multiplexed on 100 HTTP/2 connections: the server's resident
 #      memory, and the database's transactions per second while they wait, against the
 #      same server idle (waiters are woken by changes, not by polling).
 #
 #   cargo xtask packs && cargo build --release -p warden-cli --bin warden -p warden-bench-load
-#   bench/approvals.sh [SECONDS] [WORKERS] [TIMER_RATE] [WAITERS] [WARDEN_BINARY]
+#   bench/approvals.sh [SECONDS] [WORKERS] [TIMER_RATE] [WAITERS] [postgres|sqlite] [WARDEN_BINARY]
 #
-# Needs PostgreSQL at 127.0.0.1:5432 (trust auth; WARDEN_TEST_PG overrides) and a file
-# descriptor limit above WAITERS * 2 (ulimit -n).
+# WAITERS 0 skips the waiters. Needs PostgreSQL at 127.0.0.1:5432 (trust auth; WARDEN_TEST_PG
+# overrides; for its statistics even on sqlite) and a file descriptor limit above WAITERS * 2
+# (ulimit -n).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-10}
 WORKERS=${2:-64}
 RATE=${3:-100}
 WAITERS=${4:-10000}
-WARDEN=${5:-target/release/warden}
+BACKEND=${5:-postgres}
+TIMER_TENANT=${TIMER_TENANT:-bench}
+WARDEN=${6:-target/release/warden}
 LOAD=target/release/warden-bench-load
 PG_ADMIN=${WARDEN_TEST_PG:-postgres://postgres@127.0.0.1:5432/test}
 PG_BASE=${PG_ADMIN%/*}
@@ -34,9 +41,13 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-sql "CREATE DATABASE $db" > /dev/null
+DBARGS=()
+if [ "$BACKEND" = postgres ]; then
+  sql "CREATE DATABASE $db" > /dev/null
+  DBARGS=(--database-url "$PG_BASE/$db")
+fi
 "$WARDEN" serve --listen 127.0.0.1:0 --builtin-packs target/packs --data-dir "$tmp/data" \
-  --database-url "$PG_BASE/$db" > "$tmp/log" 2>&1 &
+  "${DBARGS[@]}" > "$tmp/log" 2>&1 &
 PID=$!
 until grep -q "warden listening on" "$tmp/log"; do
   kill -0 "$PID" 2> /dev/null || { cat "$tmp/log"; exit 1; }
@@ -55,19 +66,29 @@ for t in bench bench-timers; do
     '{"version": 0, "composition": {"packs": [{"name": "treasury"}], "default_effect": "allow"}}'
 done
 api PUT /v1/tenants/bench/approval-policy '{"version": 0, "policy": {"default_policy": "p",
-  "policies": {"p": {"steps": [{"approvers": [{"user": "bench-approver"}], "sla": "1h"}]}}}}'
+  "routes": [{"name": "timers", "match": {"counterparty": ["Timers*"]}, "policy": "t"}],
+  "policies": {"p": {"steps": [{"approvers": [{"user": "bench-approver"}], "sla": "1h"}]},
+               "t": {"steps": [{"approvers": [{"user": "nobody"}], "sla": "1s"}]}}}}'
 api PUT /v1/tenants/bench-timers/approval-policy '{"version": 0, "policy": {"default_policy": "p",
   "policies": {"p": {"steps": [{"approvers": [{"user": "nobody"}], "sla": "1s"}]}}}}'
-sql "CHECKPOINT" > /dev/null
+[ "$BACKEND" = postgres ] && sql "CHECKPOINT" > /dev/null
 
-echo "# $(nproc) cores; $SECS s, $WORKERS workers, deadlines at $RATE/s alongside"
+echo "# $(nproc) cores, $BACKEND; $SECS s, $WORKERS workers, deadlines at $RATE/s alongside on $TIMER_TENANT"
 "$LOAD" throughput "$HOSTPORT" "$RUNTIME" "$APPROVER" 2 "$WORKERS" > /dev/null # warm-up
-"$LOAD" timers "$HOSTPORT" "$RUNTIME" "$SECS" "$RATE" &
+"$LOAD" timers "$HOSTPORT" "$RUNTIME" "$SECS" "$RATE" "$TIMER_TENANT" &
 TIMERS=$!
 "$LOAD" throughput "$HOSTPORT" "$RUNTIME" "$APPROVER" "$SECS" "$WORKERS"
 wait "$TIMERS"
+[ "$WAITERS" = 0 ] && exit 0
 
-commits() { sql "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = '$db'"; }
+# SQLite has no such count: 0 there.
+commits() {
+  if [ "$BACKEND" = postgres ]; then
+    sql "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = '$db'"
+  else
+    echo 0
+  fi
+}
 rss() { awk '/VmRSS/{printf "%.0f MiB", $2 / 1024}' "/proc/$PID/status"; }
 sleep 3
 # PostgreSQL publishes a session's counts within 10 s of its last
@@ -91,7 +112,7 @@ for h2 in 0 100; do
   if [ "$h2" = 0 ]; then
     kill -TERM "$PID"; wait "$PID" || true
     "$WARDEN" serve --listen "$HOSTPORT" --builtin-packs target/packs --data-dir "$tmp/data" \
-      --database-url "$PG_BASE/$db" > "$tmp/log2" 2>&1 &
+      "${DBARGS[@]}" > "$tmp/log2" 2>&1 &
     PID=$!
     until grep -q "warden listening on" "$tmp/log2"; do sleep 0.05; done
     sleep 3

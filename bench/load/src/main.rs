@@ -4,14 +4,15 @@
 //!
 //! ```text
 //! warden-bench-load throughput ADDR RUNTIME_TOKEN APPROVER_TOKEN SECONDS WORKERS
-//! warden-bench-load timers     ADDR RUNTIME_TOKEN SECONDS RATE_PER_S
+//! warden-bench-load timers     ADDR RUNTIME_TOKEN SECONDS RATE_PER_S [TENANT]
 //! warden-bench-load waiters    ADDR RUNTIME_TOKEN APPROVER_TOKEN WAITERS APPROVALS HOLD_S [H2_CONNS]
 //! ```
 //!
 //! - `throughput`: each worker, on its own kept-alive connection, asks for a
 //!   decision that escalates (tenant `bench`) and approves it, over and
 //!   over: escalations created and resolved per second, and the cycle's latency.
-//! - `timers`: opens escalations on tenant `bench-timers` (1 s SLA, the
+//! - `timers`: opens escalations with counterparty `Timers Ltd` on `TENANT`
+//!   (default `bench-timers`; its policy routes them to a 1 s SLA whose
 //!   deadline denies) at a steady rate, then reads each back: how late each
 //!   deadline fired (resolution time minus deadline).
 //! - `waiters`: opens `APPROVALS` requests on `bench`, parks `WAITERS`
@@ -82,12 +83,12 @@ impl Conn {
     }
 }
 
-fn payment(tenant: &str, id: &str) -> Value {
+fn payment(tenant: &str, id: &str, counterparty: &str) -> Value {
     json!({"id": id, "tenant": tenant,
            "principal": {"agent": "billing-bot"},
            "action": {"tool": "payments.pay_invoice", "safety_class": "financial",
                       "amount": {"minor_units": 450000, "currency": "EUR"},
-                      "counterparty": "ACME GmbH", "args": {"invoice": id}}})
+                      "counterparty": counterparty, "args": {"invoice": id}}})
 }
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
@@ -102,12 +103,22 @@ fn next_id(prefix: &str) -> String {
 
 /// Escalates a payment on `tenant`; the approval id.
 async fn escalate(c: &mut Conn, tenant: &str, runtime: &str) -> Result<String> {
+    escalate_to(c, tenant, runtime, "ACME GmbH").await
+}
+
+/// Escalates a payment to `counterparty` on `tenant`; the approval id.
+async fn escalate_to(
+    c: &mut Conn,
+    tenant: &str,
+    runtime: &str,
+    counterparty: &str,
+) -> Result<String> {
     let (status, v) = c
         .call(
             "POST",
             &format!("/v1/tenants/{tenant}/evaluate"),
             runtime,
-            Some(payment(tenant, &next_id("b"))),
+            Some(payment(tenant, &next_id("b"), counterparty)),
         )
         .await?;
     match v["approval"]["id"].as_str() {
@@ -184,23 +195,40 @@ fn ms_of(rfc3339: &Value) -> Option<f64> {
     Some(t.duration_since(UNIX_EPOCH).ok()?.as_secs_f64() * 1000.0)
 }
 
-async fn timers(addr: String, runtime: String, secs: u64, rate: u64) -> Result<()> {
-    let mut c = Conn::open(&addr).await?;
-    let mut ids = Vec::new();
-    let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate.max(1)));
+async fn timers(addr: String, runtime: String, secs: u64, rate: u64, tenant: String) -> Result<()> {
+    // Opened from several connections, each at its share of the rate, so
+    // the rate holds while each escalation waits for its commit.
+    const OPENERS: u64 = 16;
     let end = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < end {
-        tick.tick().await;
-        ids.push(escalate(&mut c, "bench-timers", &runtime).await?);
+    let mut openers = Vec::new();
+    for k in 0..OPENERS {
+        let (addr, runtime, tenant) = (addr.clone(), runtime.clone(), tenant.clone());
+        let every = Duration::from_micros(OPENERS * 1_000_000 / rate.max(1));
+        openers.push(tokio::spawn(async move {
+            let mut c = Conn::open(&addr).await?;
+            let start = tokio::time::Instant::now() + every * k as u32 / OPENERS as u32;
+            let mut tick = tokio::time::interval_at(start, every);
+            let mut ids = Vec::new();
+            while Instant::now() < end {
+                tick.tick().await;
+                ids.push(escalate_to(&mut c, &tenant, &runtime, "Timers Ltd").await?);
+            }
+            anyhow::Ok(ids)
+        }));
+    }
+    let mut ids = Vec::new();
+    for o in openers {
+        ids.extend(o.await??);
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut c = Conn::open(&addr).await?;
     let mut lags = Vec::new();
     let mut pending = 0;
     for id in &ids {
         let (_, v) = c
             .call(
                 "GET",
-                &format!("/v1/tenants/bench-timers/approvals/{id}"),
+                &format!("/v1/tenants/{tenant}/approvals/{id}"),
                 &runtime,
                 None,
             )
@@ -344,7 +372,10 @@ async fn main() -> Result<()> {
         Some("throughput") => {
             throughput(arg(2)?, arg(3)?, arg(4)?, num(5)?, num(6)? as usize).await
         }
-        Some("timers") => timers(arg(2)?, arg(3)?, num(4)?, num(5)?).await,
+        Some("timers") => {
+            let tenant = a.get(6).cloned().unwrap_or_else(|| "bench-timers".into());
+            timers(arg(2)?, arg(3)?, num(4)?, num(5)?, tenant).await
+        }
         Some("waiters") => {
             let h2 = a.get(8).map(|v| v.parse()).transpose()?.unwrap_or(0);
             waiters(

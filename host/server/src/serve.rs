@@ -393,7 +393,10 @@ impl Server {
         let app = router(self.state.clone());
         let served = match self.tls {
             None => {
-                axum::serve(self.listener, app)
+                // A make-service built once: serving the `Router` itself
+                // rebuilds its route table for every connection (37 KB each,
+                // which 10,000 idle long-poll connections felt: BENCHMARKS.md).
+                axum::serve(self.listener, app.into_make_service())
                     .with_graceful_shutdown(shutdown)
                     .await
             }

@@ -112,7 +112,14 @@ impl Proc {
             .status()
             .unwrap();
         let status = self.child.wait().unwrap();
-        let rest = self.out.lock().unwrap().try_iter().collect();
+        // The reader thread may not have passed on the last lines yet: read
+        // until it sees the end of the pipe (the child has exited), bounded.
+        let rx = self.out.lock().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut rest = Vec::new();
+        while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            rest.push(line);
+        }
         (status, rest)
     }
 
