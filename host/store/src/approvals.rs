@@ -6,7 +6,7 @@
 //! two servers racing for one change (a vote and a deadline, two votes)
 //! cannot both win.
 
-use super::{Audit, Backend, NewEvent, Page, Saved, Store, StoreError, now_ms};
+use super::{Audit, NewEvent, Page, Saved, Store, StoreError, now_ms};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -42,7 +42,7 @@ pub struct ApprovalRow {
     pub doc: String,
 }
 
-const COLUMNS: &str = "id, tenant, request_id, decision_id, status, deadline_ms, eligible, \
+pub(crate) const COLUMNS: &str = "id, tenant, request_id, decision_id, status, deadline_ms, eligible, \
                        version, created_ms, updated_ms, doc";
 
 fn row(r: &AnyRow) -> Result<ApprovalRow, StoreError> {
@@ -88,7 +88,7 @@ pub struct OutboxRow {
     pub created_ms: i64,
 }
 
-const OUTBOX: &str = "id, tenant, approval_id, url, event, body, attempts, next_ms, state, \
+pub(crate) const OUTBOX: &str = "id, tenant, approval_id, url, event, body, attempts, next_ms, state, \
                       last_error, created_ms";
 
 fn outbox_row(r: &AnyRow) -> Result<OutboxRow, StoreError> {
@@ -105,32 +105,6 @@ fn outbox_row(r: &AnyRow) -> Result<OutboxRow, StoreError> {
         last_error: r.try_get("last_error")?,
         created_ms: r.try_get("created_ms")?,
     })
-}
-
-/// Inserts notifications inside `tx` (the change they announce).
-pub(super) async fn outbox_in(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    rows: &[OutboxRow],
-) -> Result<(), StoreError> {
-    for o in rows {
-        sqlx::query(&format!(
-            "INSERT INTO approval_outbox ({OUTBOX}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-        ))
-        .bind(&o.id)
-        .bind(&o.tenant)
-        .bind(&o.approval_id)
-        .bind(&o.url)
-        .bind(&o.event)
-        .bind(&o.body)
-        .bind(o.attempts)
-        .bind(o.next_ms)
-        .bind(o.state)
-        .bind(o.last_error.as_deref())
-        .bind(o.created_ms)
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(())
 }
 
 /// One job of a batch appended under the log's lock: its events, the
@@ -169,52 +143,6 @@ pub struct PendingFilter {
     pub request_id: Option<String>,
 }
 
-/// Inserts approval rows inside `tx` (the escalated decisions' append).
-pub(super) async fn insert_in(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    rows: &[ApprovalRow],
-) -> Result<(), StoreError> {
-    for a in rows {
-        sqlx::query(&format!(
-            "INSERT INTO approvals ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-        ))
-        .bind(&a.id)
-        .bind(&a.tenant)
-        .bind(&a.request_id)
-        .bind(&a.decision_id)
-        .bind(&a.status)
-        .bind(a.deadline_ms)
-        .bind(&a.eligible)
-        .bind(a.version)
-        .bind(a.created_ms)
-        .bind(a.updated_ms)
-        .bind(&a.doc)
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(())
-}
-
-/// Announces committed changes to every server's waiters (PostgreSQL; the
-/// notification is delivered when `tx` commits, and not at all if it does not).
-pub(super) async fn notify_in(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    backend: Backend,
-    ids: impl Iterator<Item = &str>,
-) -> Result<(), StoreError> {
-    if backend != Backend::Postgres {
-        return Ok(());
-    }
-    for id in ids {
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(APPROVALS_CHANNEL)
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
-    }
-    Ok(())
-}
-
 impl Store {
     /// Appends a batch of `changes` to `tenant`'s log in one transaction,
     /// under its head-row lock: each change's approval compare-and-swap
@@ -232,31 +160,14 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let mut chain = self.lock_head(&mut tx, tenant).await?;
         let before = chain.clone();
-        let mut held = Vec::with_capacity(changes.len());
-        for c in changes {
-            let ok = match c.cas {
-                None => true,
-                Some(next) => {
-                    let done = sqlx::query(
-                        "UPDATE approvals SET status = $1, deadline_ms = $2, eligible = $3, version = $4, \
-                         updated_ms = $5, doc = $6 WHERE id = $7 AND tenant = $8 AND version = $9",
-                    )
-                    .bind(&next.status)
-                    .bind(next.deadline_ms)
-                    .bind(&next.eligible)
-                    .bind(next.version)
-                    .bind(next.updated_ms)
-                    .bind(&next.doc)
-                    .bind(&next.id)
-                    .bind(&next.tenant)
-                    .bind(next.version - 1)
-                    .execute(&mut *tx)
-                    .await?;
-                    done.rows_affected() == 1
-                }
-            };
-            held.push(ok);
-        }
+        let swaps: Vec<&ApprovalRow> = changes.iter().filter_map(|c| c.cas).collect();
+        let mut swapped = crate::approval_writes::swap_in(&mut tx, self.backend, tenant, &swaps)
+            .await?
+            .into_iter();
+        let held: Vec<bool> = changes
+            .iter()
+            .map(|c| c.cas.is_none() || swapped.next().unwrap_or(false))
+            .collect();
         let events: Vec<NewEvent> = changes
             .iter()
             .zip(&held)
@@ -266,18 +177,22 @@ impl Store {
         let records =
             crate::trace::write_events(&mut tx, tenant, &mut chain, &events, self.backend).await?;
         crate::trace::save_head(&mut tx, tenant, &chain).await?;
-        for (c, ok) in changes.iter().zip(&held) {
-            if *ok {
-                insert_in(&mut tx, c.approvals).await?;
-                outbox_in(&mut tx, c.outbox).await?;
-            }
-        }
-        let swapped = changes
-            .iter()
-            .zip(&held)
-            .filter_map(|(c, ok)| c.cas.filter(|_| *ok))
-            .map(|r| r.id.as_str());
-        notify_in(&mut tx, self.backend, swapped).await?;
+        let kept = || {
+            changes
+                .iter()
+                .zip(&held)
+                .filter(|(_, ok)| **ok)
+                .map(|(c, _)| c)
+        };
+        let opened: Vec<&ApprovalRow> = kept().flat_map(|c| c.approvals).collect();
+        crate::approval_writes::insert_in(&mut tx, self.backend, &opened).await?;
+        let outbox: Vec<&OutboxRow> = kept().flat_map(|c| c.outbox).collect();
+        crate::approval_writes::outbox_in(&mut tx, self.backend, &outbox).await?;
+        let changed: Vec<&str> = kept()
+            .filter_map(|c| c.cas)
+            .map(|r| r.id.as_str())
+            .collect();
+        crate::approval_writes::notify_in(&mut tx, self.backend, &changed).await?;
         self.custody.extended(tenant, &before, &chain);
         tx.commit().await?;
         let mut records = records.into_iter();

@@ -10,6 +10,7 @@
 //! server's (`warden-server`).
 #![deny(missing_docs)]
 
+mod approval_writes;
 mod approvals;
 mod change;
 mod checkpoints;
