@@ -350,3 +350,99 @@ async fn postgres_sessions_flush_writes_early_unless_configured() {
     .unwrap();
     assert_eq!(setting(Store::connect(&db.url).await.unwrap()).await, "0");
 }
+
+fn approval_row(id: &str, version: i64, status: &str) -> warden_store::ApprovalRow {
+    warden_store::ApprovalRow {
+        id: id.to_owned(),
+        tenant: "acme".to_owned(),
+        request_id: format!("run-{id}"),
+        decision_id: format!("d-{id}"),
+        status: status.to_owned(),
+        deadline_ms: (status == "pending").then_some(1_700_000_100_000),
+        eligible: " user:alice ".to_owned(),
+        version,
+        created_ms: 1_700_000_000_000,
+        updated_ms: 1_700_000_000_000 + version,
+        doc: format!("{{\"status\": \"{status}\", \"version\": {version}}}"),
+    }
+}
+
+fn change<'a>(
+    events: &'a [NewEvent],
+    approvals: &'a [warden_store::ApprovalRow],
+    cas: Option<&'a warden_store::ApprovalRow>,
+) -> warden_store::Change<'a> {
+    warden_store::Change {
+        events,
+        approvals,
+        outbox: &[],
+        cas,
+    }
+}
+
+// A batch's approval changes are swapped in a few statements; the outcome
+// must be that of swapping them one by one, in order, including two changes
+// of one request in the same batch (a vote racing a deadline, two votes).
+both!(
+    a_batch_swaps_changes_as_if_one_by_one,
+    |app: App| async move {
+        let app = app;
+        let store = app.state.store().clone();
+        let opened: Vec<_> = ["a1", "a2", "a3"]
+            .iter()
+            .map(|id| approval_row(id, 1, "pending"))
+            .collect();
+        let e: Vec<NewEvent> = (0..8).map(ev).collect();
+        let (done, _) = store
+            .trace_append_changes("acme", &[change(&e[0..1], &opened, None)])
+            .await
+            .unwrap();
+        assert!(done[0].is_some());
+        // a1: two changes from version 1; the first wins, the second loses.
+        // a2: the first change expects a version it does not have (stale),
+        //     the second is current and wins.
+        // a3: one change; and a change with no swap rides along.
+        let a1_first = approval_row("a1", 2, "approved");
+        let a1_second = approval_row("a1", 2, "denied");
+        let a2_stale = approval_row("a2", 3, "denied");
+        let a2_current = approval_row("a2", 2, "approved");
+        let a3 = approval_row("a3", 2, "timed-out");
+        let batch = [
+            change(&e[1..2], &[], Some(&a1_first)),
+            change(&e[2..3], &[], Some(&a2_stale)),
+            change(&e[3..4], &[], Some(&a1_second)),
+            change(&e[4..5], &[], Some(&a2_current)),
+            change(&e[5..6], &[], Some(&a3)),
+            change(&e[6..7], &[], None),
+        ];
+        let (done, _) = store.trace_append_changes("acme", &batch).await.unwrap();
+        let held: Vec<bool> = done.iter().map(Option::is_some).collect();
+        assert_eq!(held, [true, false, false, true, true, true]);
+        for (id, version, status) in [
+            ("a1", 2, "approved"),
+            ("a2", 2, "approved"),
+            ("a3", 2, "timed-out"),
+        ] {
+            let row = store.approval("acme", id).await.unwrap().unwrap();
+            assert_eq!(
+                (row.version, row.status.as_str()),
+                (version, status),
+                "{id}"
+            );
+        }
+        // Only the held changes' events went in, chained after the first.
+        let seqs: Vec<u64> = done.iter().flatten().flatten().map(|r| r.seq).collect();
+        assert_eq!(seqs, [2, 3, 4, 5]);
+        assert!(store.trace_verify("acme").await.unwrap().ok());
+        // Another tenant's change of the same id swaps nothing.
+        let mut foreign = approval_row("a3", 3, "approved");
+        foreign.tenant = "beta".to_owned();
+        let (done, _) = store
+            .trace_append_changes("beta", &[change(&e[7..8], &[], Some(&foreign))])
+            .await
+            .unwrap();
+        assert!(done[0].is_none());
+        let row = store.approval("acme", "a3").await.unwrap().unwrap();
+        assert_eq!((row.version, row.status.as_str()), (2, "timed-out"));
+    }
+);
