@@ -7,9 +7,20 @@
 //! PostgreSQL (BENCHMARKS.md, "Approvals under load").
 
 use super::{ApprovalRow, Backend, OutboxRow, StoreError};
-use crate::approvals::APPROVALS_CHANNEL;
 use sqlx::Row;
 use std::collections::HashSet;
+
+/// The PostgreSQL channel a committed approval change is announced on
+/// (the payload is the approval id), so every server wakes its waiters.
+pub const APPROVALS_CHANNEL: &str = "warden_approvals";
+
+/// The columns of `approvals`, in the order every statement binds them.
+pub(crate) const COLUMNS: &str = "id, tenant, request_id, decision_id, status, deadline_ms, eligible, \
+                       version, created_ms, updated_ms, doc";
+
+/// The columns of `approval_outbox`, in the order every statement binds them.
+pub(crate) const OUTBOX: &str = "id, tenant, approval_id, url, event, body, attempts, next_ms, state, \
+                      last_error, created_ms";
 
 /// Rows per statement: far below both backends' limits on bound values.
 const ROWS: usize = 64;
@@ -153,7 +164,7 @@ pub(super) async fn insert_in(
             .collect();
         let sql = format!(
             "INSERT INTO approvals ({}) VALUES {}",
-            crate::approvals::COLUMNS,
+            COLUMNS,
             values.join(", ")
         );
         let mut q = sqlx::query(&sql);
@@ -199,7 +210,7 @@ pub(super) async fn outbox_in(
             .collect();
         let sql = format!(
             "INSERT INTO approval_outbox ({}) VALUES {}",
-            crate::approvals::OUTBOX,
+            OUTBOX,
             values.join(", ")
         );
         let mut q = sqlx::query(&sql);

@@ -7,12 +7,9 @@
 //! cannot both win.
 
 use super::{Audit, NewEvent, Page, Saved, Store, StoreError, now_ms};
+use crate::approval_writes::{APPROVALS_CHANNEL, COLUMNS, OUTBOX};
 use sqlx::Row;
 use sqlx::any::AnyRow;
-
-/// The PostgreSQL channel a committed approval change is announced on
-/// (the payload is the approval id), so every server wakes its waiters.
-pub const APPROVALS_CHANNEL: &str = "warden_approvals";
 
 /// An approval request as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,9 +38,6 @@ pub struct ApprovalRow {
     /// The record (JSON), the server's to read.
     pub doc: String,
 }
-
-pub(crate) const COLUMNS: &str = "id, tenant, request_id, decision_id, status, deadline_ms, eligible, \
-                       version, created_ms, updated_ms, doc";
 
 fn row(r: &AnyRow) -> Result<ApprovalRow, StoreError> {
     Ok(ApprovalRow {
@@ -87,9 +81,6 @@ pub struct OutboxRow {
     /// When it was written (Unix ms).
     pub created_ms: i64,
 }
-
-pub(crate) const OUTBOX: &str = "id, tenant, approval_id, url, event, body, attempts, next_ms, state, \
-                      last_error, created_ms";
 
 fn outbox_row(r: &AnyRow) -> Result<OutboxRow, StoreError> {
     Ok(OutboxRow {

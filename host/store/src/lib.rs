@@ -23,7 +23,8 @@ mod trace;
 mod trace_query;
 mod trace_replay;
 
-pub use approvals::{APPROVALS_CHANNEL, ApprovalRow, Change, Due, OutboxRow, PendingFilter};
+pub use approval_writes::APPROVALS_CHANNEL;
+pub use approvals::{ApprovalRow, Change, Due, OutboxRow, PendingFilter};
 pub use change::Audit;
 pub use checkpoints::LogStatus;
 pub use packs::{Inserted, PackRow, PackScope};
