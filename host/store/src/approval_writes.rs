@@ -18,9 +18,19 @@ pub const APPROVALS_CHANNEL: &str = "warden_approvals";
 pub(crate) const COLUMNS: &str = "id, tenant, request_id, decision_id, status, deadline_ms, eligible, \
                        version, created_ms, updated_ms, doc";
 
+/// The SQL types of [`COLUMNS`], in order.
+const COLUMN_TYPES: &[&str] = &[
+    "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "BIGINT", "TEXT", "BIGINT", "BIGINT", "BIGINT", "TEXT",
+];
+
 /// The columns of `approval_outbox`, in the order every statement binds them.
 pub(crate) const OUTBOX: &str = "id, tenant, approval_id, url, event, body, attempts, next_ms, state, \
                       last_error, created_ms";
+
+/// The SQL types of [`OUTBOX`], in order.
+const OUTBOX_TYPES: &[&str] = &[
+    "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "BIGINT", "BIGINT", "BIGINT", "TEXT", "BIGINT",
+];
 
 /// Rows per statement: far below both backends' limits on bound values.
 const ROWS: usize = 64;
@@ -49,6 +59,16 @@ impl Params {
     }
 }
 
+/// `(p, p, ...), (...)`: `rows` rows of one placeholder per type in `types`.
+fn values(p: &mut Params, rows: usize, types: &[&str]) -> String {
+    let row = |p: &mut Params| {
+        let cols: Vec<String> = types.iter().map(|ty| p.next(ty)).collect();
+        format!("({})", cols.join(", "))
+    };
+    let all: Vec<String> = (0..rows).map(|_| row(p)).collect();
+    all.join(", ")
+}
+
 /// Replaces each of `next` whose stored version is still `version - 1`,
 /// all inside `tx`; which held, in `next`'s order. A batch may hold two
 /// changes of one request: the first goes in the multi-row statement and
@@ -72,28 +92,18 @@ pub(super) async fn swap_in(
     let mut held = vec![false; next.len()];
     for chunk in first.chunks(ROWS) {
         let mut p = Params::new(backend);
-        let values: Vec<String> = chunk
-            .iter()
-            .map(|_| {
-                format!(
-                    "({}, {}, {}, {}, {}, {}, {})",
-                    p.next("TEXT"),
-                    p.next("TEXT"),
-                    p.next("BIGINT"),
-                    p.next("TEXT"),
-                    p.next("BIGINT"),
-                    p.next("BIGINT"),
-                    p.next("TEXT"),
-                )
-            })
-            .collect();
+        let values = values(
+            &mut p,
+            chunk.len(),
+            &["TEXT", "TEXT", "BIGINT", "TEXT", "BIGINT", "BIGINT", "TEXT"],
+        );
         let sql = format!(
             "WITH v (id, status, deadline_ms, eligible, version, updated_ms, doc) AS (VALUES {}) \
              UPDATE approvals SET status = v.status, deadline_ms = v.deadline_ms, \
              eligible = v.eligible, version = v.version, updated_ms = v.updated_ms, doc = v.doc \
              FROM v WHERE approvals.id = v.id AND approvals.tenant = {} \
              AND approvals.version = v.version - 1 RETURNING approvals.id",
-            values.join(", "),
+            values,
             p.next("TEXT"),
         );
         let mut q = sqlx::query(&sql);
@@ -149,24 +159,8 @@ pub(super) async fn insert_in(
 ) -> Result<(), StoreError> {
     for chunk in rows.chunks(ROWS) {
         let mut p = Params::new(backend);
-        let values: Vec<String> = chunk
-            .iter()
-            .map(|_| {
-                let cols: Vec<String> = [
-                    "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "BIGINT", "TEXT", "BIGINT", "BIGINT",
-                    "BIGINT", "TEXT",
-                ]
-                .iter()
-                .map(|ty| p.next(ty))
-                .collect();
-                format!("({})", cols.join(", "))
-            })
-            .collect();
-        let sql = format!(
-            "INSERT INTO approvals ({}) VALUES {}",
-            COLUMNS,
-            values.join(", ")
-        );
+        let values = values(&mut p, chunk.len(), COLUMN_TYPES);
+        let sql = format!("INSERT INTO approvals ({}) VALUES {}", COLUMNS, values);
         let mut q = sqlx::query(&sql);
         for a in chunk {
             q = q
@@ -195,24 +189,8 @@ pub(super) async fn outbox_in(
 ) -> Result<(), StoreError> {
     for chunk in rows.chunks(ROWS) {
         let mut p = Params::new(backend);
-        let values: Vec<String> = chunk
-            .iter()
-            .map(|_| {
-                let cols: Vec<String> = [
-                    "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "BIGINT", "BIGINT", "BIGINT",
-                    "TEXT", "BIGINT",
-                ]
-                .iter()
-                .map(|ty| p.next(ty))
-                .collect();
-                format!("({})", cols.join(", "))
-            })
-            .collect();
-        let sql = format!(
-            "INSERT INTO approval_outbox ({}) VALUES {}",
-            OUTBOX,
-            values.join(", ")
-        );
+        let values = values(&mut p, chunk.len(), OUTBOX_TYPES);
+        let sql = format!("INSERT INTO approval_outbox ({}) VALUES {}", OUTBOX, values);
         let mut q = sqlx::query(&sql);
         for o in chunk {
             q = q
@@ -247,13 +225,10 @@ pub(super) async fn notify_in(
     for chunk in ids.chunks(ROWS) {
         let mut p = Params::new(backend);
         let channel = p.next("TEXT");
-        let values: Vec<String> = chunk
-            .iter()
-            .map(|_| format!("({})", p.next("TEXT")))
-            .collect();
+        let values = values(&mut p, chunk.len(), &["TEXT"]);
         let sql = format!(
             "SELECT pg_notify({channel}, v.id) FROM (VALUES {}) AS v (id)",
-            values.join(", ")
+            values
         );
         let mut q = sqlx::query(&sql).bind(APPROVALS_CHANNEL);
         for id in chunk {
